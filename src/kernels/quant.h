@@ -1,0 +1,106 @@
+/* quant.h — weight block formats, activation quantization and per-row dot products.
+ *
+ * The determinism contract (docs/determinism.md) lives here. For y = W·x, every output
+ * element is one dot product of a weight row with a quantized activation row, computed as:
+ *   for each weight block b, in order:  c_b = block_contribution(exact integer sum, scales)
+ *                                       acc = acc + c_b            (f32, sequential)
+ * The integer part of a block is exact, so SIMD may compute it any way it likes; the float
+ * part (a fixed expression per type, no FMA) and the sequential block order are shared by
+ * every implementation, which makes scalar, AVX2 and AVX-512 results bit-identical, and
+ * nothing depends on how many tokens or threads share the work.
+ *
+ * Activation formats are lmz's own (not ggml's): f32 scales instead of fp16.
+ *   act32:  32 elements: d, s = d * sum(q) (both fp16-valued, kept as f32), q[32] int8
+ *           with q = round-half-even(x * 127 / amax)                          — for 32-blocks
+ *   act256: 256 elements: d (f32), bsums[16] (sum of each 16 q), q[256] int8, with
+ *           q = round-half-even(-127 x / max), max the signed extreme          — for K-quants
+ * Rounding uses the 1.5 * 2^23 shifter, never the FPU rounding mode or libm. */
+#ifndef LMZ_QUANT_H
+#define LMZ_QUANT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../gguf/tensor_types.h"
+
+typedef struct {
+    float d, s;
+    int8_t q[32];
+} lmz_act32;
+
+typedef struct {
+    float d;
+    int16_t bsums[16];
+    int8_t q[256];
+} lmz_act256;
+
+/* How a weight type's activations are quantized. */
+enum lmz_act_kind { LMZ_ACT_F32, LMZ_ACT_32, LMZ_ACT_256 };
+
+/* True when lmz can compute with weights of this type. */
+bool lmz_type_supported(uint32_t type);
+enum lmz_act_kind lmz_act_kind_for(uint32_t weight_type);
+/* Bytes of one quantized activation row of K elements for a weight type. */
+size_t lmz_act_row_bytes(uint32_t weight_type, int64_t k);
+/* Quantizes one activation row (K elements) for a weight type. */
+void lmz_quantize_act_row(uint32_t weight_type, const float *x, int64_t k, void *out);
+/* Dequantizes one weight row exactly (used for embedding lookups and tests). */
+void lmz_dequantize_row(uint32_t type, const void *row, int64_t k, float *out);
+
+/* One dot product: weight row (K elements, stored type) · quantized activation row. */
+typedef float (*lmz_dot_fn)(int64_t k, const void *w_row, const void *act_row);
+
+/* Instruction-set levels; every level gives bit-identical results. */
+enum lmz_isa { LMZ_ISA_SCALAR = 0, LMZ_ISA_AVX2 = 1, LMZ_ISA_AVX512 = 2 };
+/* The best level this CPU supports, optionally capped by $LMZ_ISA (scalar|avx2|avx512). */
+enum lmz_isa lmz_isa_detect(void);
+enum lmz_isa lmz_isa_current(void);
+void lmz_isa_set(enum lmz_isa isa);   /* clamped to what the CPU supports */
+const char *lmz_isa_name(enum lmz_isa isa);
+lmz_dot_fn lmz_dot_for(uint32_t weight_type);
+
+/* Scalar reference dot products (kernels/dot_scalar.c). */
+float lmz_dot_f32_scalar(int64_t k, const void *w, const void *x);
+float lmz_dot_f16_scalar(int64_t k, const void *w, const void *x);
+float lmz_dot_bf16_scalar(int64_t k, const void *w, const void *x);
+float lmz_dot_q4_0_scalar(int64_t k, const void *w, const void *x);
+float lmz_dot_q4_1_scalar(int64_t k, const void *w, const void *x);
+float lmz_dot_q5_0_scalar(int64_t k, const void *w, const void *x);
+float lmz_dot_q5_1_scalar(int64_t k, const void *w, const void *x);
+float lmz_dot_q8_0_scalar(int64_t k, const void *w, const void *x);
+float lmz_dot_q4_k_scalar(int64_t k, const void *w, const void *x);
+float lmz_dot_q5_k_scalar(int64_t k, const void *w, const void *x);
+float lmz_dot_q6_k_scalar(int64_t k, const void *w, const void *x);
+
+/* AVX2 dot products (kernels/dot_avx2.c); NULL entries fall back to scalar. */
+float lmz_dot_f32_avx2(int64_t k, const void *w, const void *x);
+float lmz_dot_f16_avx2(int64_t k, const void *w, const void *x);
+float lmz_dot_q4_0_avx2(int64_t k, const void *w, const void *x);
+float lmz_dot_q4_1_avx2(int64_t k, const void *w, const void *x);
+float lmz_dot_q5_0_avx2(int64_t k, const void *w, const void *x);
+float lmz_dot_q8_0_avx2(int64_t k, const void *w, const void *x);
+float lmz_dot_q4_k_avx2(int64_t k, const void *w, const void *x);
+float lmz_dot_q6_k_avx2(int64_t k, const void *w, const void *x);
+
+/* The shared float part of each block contribution. Every implementation must use these. */
+static inline float lmz_block_sym(float dw, float dx, int32_t sumi) { return (dw * dx) * (float)sumi; }
+static inline float lmz_block_affine(float dw, float mw, const lmz_act32 *x, int32_t sumi) {
+    return (dw * x->d) * (float)sumi + mw * x->s;
+}
+static inline float lmz_block_kquant(float d, float dmin, float dx, int32_t sumi, int32_t summ) {
+    return (d * dx) * (float)sumi - (dmin * dx) * (float)summ;
+}
+
+/* Q4_K/Q5_K 6-bit scale and min of sub-block j (gguf-spec.md §2.8). */
+static inline void lmz_kquant_scale_min(int j, const uint8_t *s, uint8_t *sc, uint8_t *m) {
+    if (j < 4) {
+        *sc = s[j] & 63;
+        *m = s[j + 4] & 63;
+    } else {
+        *sc = (uint8_t)((s[j + 4] & 0x0f) | ((s[j - 4] >> 6) << 4));
+        *m = (uint8_t)((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
+    }
+}
+
+#endif

@@ -1,0 +1,133 @@
+/* threadpool.c — workers spin briefly on a generation counter (a decode step issues a
+ * few hundred small parallel loops, so sleeping between them would cost more than the
+ * work), then fall back to a condition variable when idle. */
+#include "threadpool.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "../util/error.h"
+
+#define SPIN_ITERATIONS 20000
+
+struct lmz_pool {
+    int n;
+    pthread_t *threads;
+    pthread_mutex_t mutex;
+    pthread_cond_t wake;
+    atomic_uint generation;     /* bumped once per lmz_pool_run */
+    atomic_int pending;         /* workers still running the current task */
+    atomic_bool stop;
+    lmz_task_fn fn;
+    void *ctx;
+};
+
+typedef struct {
+    lmz_pool *pool;
+    int index;
+} worker_arg;
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static void *worker_main(void *p) {
+    worker_arg *arg = p;
+    lmz_pool *pool = arg->pool;
+    int index = arg->index;
+    free(arg);
+    unsigned seen = 0;
+    for (;;) {
+        int spins = 0;
+        while (atomic_load_explicit(&pool->generation, memory_order_acquire) == seen &&
+               !atomic_load(&pool->stop)) {
+            if (++spins < SPIN_ITERATIONS) {
+                cpu_relax();
+                continue;
+            }
+            pthread_mutex_lock(&pool->mutex);
+            while (atomic_load(&pool->generation) == seen && !atomic_load(&pool->stop))
+                pthread_cond_wait(&pool->wake, &pool->mutex);
+            pthread_mutex_unlock(&pool->mutex);
+        }
+        if (atomic_load(&pool->stop)) return NULL;
+        seen = atomic_load_explicit(&pool->generation, memory_order_acquire);
+        pool->fn(pool->ctx, index, pool->n);
+        atomic_fetch_sub_explicit(&pool->pending, 1, memory_order_acq_rel);
+    }
+}
+
+lmz_pool *lmz_pool_create(int n_threads) {
+    if (n_threads < 1) n_threads = 1;
+    lmz_pool *pool = lmz_calloc(1, sizeof *pool);
+    if (!pool) return NULL;
+    pool->n = n_threads;
+    pthread_mutex_init(&pool->mutex, NULL);
+    pthread_cond_init(&pool->wake, NULL);
+    pool->threads = lmz_calloc((size_t)n_threads, sizeof(pthread_t));
+    if (!pool->threads) {
+        free(pool);
+        return NULL;
+    }
+    for (int i = 1; i < n_threads; i++) {
+        worker_arg *arg = malloc(sizeof *arg);
+        if (!arg || (arg->pool = pool, arg->index = i, pthread_create(&pool->threads[i], NULL, worker_main, arg))) {
+            free(arg);
+            pool->n = i; /* only threads 1..i-1 exist */
+            lmz_pool_free(pool);
+            lmz_fail("cannot start worker thread %d", i);
+            return NULL;
+        }
+    }
+    return pool;
+}
+
+void lmz_pool_free(lmz_pool *pool) {
+    if (!pool) return;
+    pthread_mutex_lock(&pool->mutex);
+    atomic_store(&pool->stop, true);
+    pthread_cond_broadcast(&pool->wake);
+    pthread_mutex_unlock(&pool->mutex);
+    for (int i = 1; i < pool->n; i++) pthread_join(pool->threads[i], NULL);
+    pthread_mutex_destroy(&pool->mutex);
+    pthread_cond_destroy(&pool->wake);
+    free(pool->threads);
+    free(pool);
+}
+
+int lmz_pool_size(const lmz_pool *pool) { return pool ? pool->n : 1; }
+
+void lmz_pool_run(lmz_pool *pool, lmz_task_fn fn, void *ctx) {
+    if (!pool || pool->n == 1) {
+        fn(ctx, 0, 1);
+        return;
+    }
+    pool->fn = fn;
+    pool->ctx = ctx;
+    atomic_store(&pool->pending, pool->n - 1);
+    pthread_mutex_lock(&pool->mutex);
+    atomic_fetch_add_explicit(&pool->generation, 1, memory_order_release);
+    pthread_cond_broadcast(&pool->wake);
+    pthread_mutex_unlock(&pool->mutex);
+    fn(ctx, 0, pool->n);
+    /* Spin, then yield: with more threads than cores the stragglers need our core. */
+    for (int spins = 0; atomic_load_explicit(&pool->pending, memory_order_acquire) > 0; spins++) {
+        if (spins < SPIN_ITERATIONS) cpu_relax();
+        else sched_yield();
+    }
+}
+
+void lmz_split_range(long n, long grain, int ith, int nth, long *begin, long *end) {
+    if (grain < 1) grain = 1;
+    long units = (n + grain - 1) / grain;
+    long per = units / nth, extra = units % nth;
+    long first = ith * per + (ith < extra ? ith : extra);
+    long count = per + (ith < extra ? 1 : 0);
+    *begin = first * grain < n ? first * grain : n;
+    *end = (first + count) * grain < n ? (first + count) * grain : n;
+}
