@@ -1,0 +1,47 @@
+/* cli.h — pieces shared by the lmz command-line subcommands. */
+#ifndef LMZ_CLI_H
+#define LMZ_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../model/model.h"
+#include "../tokenizer/tokenizer.h"
+
+/* Options common to the model subcommands. */
+typedef struct {
+    const char *model_path;  /* -m; NULL: the default model */
+    int threads;             /* -T */
+    const char *text;        /* --text */
+    const char *file;        /* positional FILE ("-" or NULL: stdin) */
+    int top_k;               /* -k */
+    int n_ctx;               /* --ctx */
+    bool ids_only;           /* --ids */
+} cli_opts;
+
+/* Parses argv[first..] into OPTS; prints usage to stderr and returns -1 on a bad option. */
+int cli_parse(int argc, char **argv, int first, cli_opts *opts, const char *usage);
+
+/* The default model: $LMZ_MODEL, else $LMZ_CACHE (or ~/.cache/lmz)/models/<default>. */
+const char *cli_default_model_path(void);
+
+/* Loads the model and its tokenizer (from the same file); prints the error and returns -1. */
+int cli_load(const cli_opts *opts, lmz_model **model, lmz_tokenizer **tok);
+
+/* Reads FILE (NULL or "-": stdin) or --text into a malloc'd buffer. */
+int cli_read_input(const cli_opts *opts, char **data, size_t *len);
+
+/* The token that starts every coded sequence, giving the model a context for the first
+ * real token: "<|endoftext|>" if the vocabulary has it, else BOS, else EOS, else 0. */
+int32_t cli_start_token(const lmz_tokenizer *tok);
+
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+int cmd_model(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_logits(int argc, char **argv);
+int cmd_perplexity(int argc, char **argv);
+int cmd_speed(int argc, char **argv);
+
+#endif

@@ -1,0 +1,41 @@
+/* main.c — the lmz command line: dispatches to the subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char usage[] =
+    "lmz — text compression with a language model\n"
+    "\n"
+    "usage: lmz COMMAND [options]\n"
+    "\n"
+    "inspection commands:\n"
+    "  lmz model info [MODEL.gguf]     architecture, sizes, tensor types and metadata\n"
+    "  lmz tokenize [FILE|--text T]    token ids and pieces of a text\n"
+    "  lmz logits [FILE|--text T]      top-k next-token predictions at every position\n"
+    "  lmz perplexity [FILE]           bits per token and per byte (ideal lossless size)\n"
+    "  lmz speed                       prompt-processing and decode tokens/s\n"
+    "\n"
+    "common options:\n"
+    "  -m MODEL      GGUF model (default: SmolLM2-135M-Instruct, fetched by `make`;\n"
+    "                $LMZ_MODEL overrides the default)\n"
+    "  -T N          threads (default 2); results are identical for any N\n"
+    "  --isa I       scalar, avx2 or avx512 (default: the best this CPU has;\n"
+    "                $LMZ_ISA=scalar also works); results are identical for any I\n"
+    "  --scalar      same as --isa scalar\n"
+    "  -h, --help    help for a command\n";
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "model")) return cmd_model(argc, argv);
+    if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc, argv);
+    if (!strcmp(cmd, "logits")) return cmd_logits(argc, argv);
+    if (!strcmp(cmd, "perplexity")) return cmd_perplexity(argc, argv);
+    if (!strcmp(cmd, "speed")) return cmd_speed(argc, argv);
+    cli_error("unknown command '%s' (see lmz --help)", cmd);
+    return 2;
+}
