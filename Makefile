@@ -67,7 +67,7 @@ test: lmz model $(BUILD)/lmz_tests
 	./$(BUILD)/lmz_tests $(T)
 
 asan:
-	$(MAKE) BUILD=build-asan CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all" \
+	CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all" $(MAKE) BUILD=build-asan CC=clang \
 		build-asan/lmz_tests
 	./build-asan/lmz_tests $(T)
 

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,18 +99,20 @@ static int skip_scalar(cursor *c, uint32_t type, const char *what) {
 }
 
 static int parse_kv(gguf_file *f, cursor *c, gguf_kv *kv, uint64_t index) {
-    char what[96];
+    char what[128];
     snprintf(what, sizeof what, "metadata key %llu", (unsigned long long)index);
     if (read_str(c, &kv->key, what)) return -1;
     if (kv->key.len == 0) return lmz_fail("%s: corrupt GGUF file: %s has an empty name", f->label, what);
+    /* From here on, messages name the key so the user can tell which record is bad. */
+    snprintf(what, sizeof what, "metadata key %llu '%.*s'", (unsigned long long)index,
+             (int)(kv->key.len > 64 ? 64 : kv->key.len), kv->key.ptr);
     if (read_u32(c, &kv->type, what)) return -1;
     kv->value = c->base + c->pos;
     if (kv->type != GGUF_ARRAY) return skip_scalar(c, kv->type, what);
 
     if (read_u32(c, &kv->elem_type, what) || read_u64(c, &kv->count, what)) return -1;
     if (kv->elem_type == GGUF_ARRAY)
-        return lmz_fail("%s: unsupported GGUF file: %s '%.*s' is a nested array", f->label, what,
-                        (int)(kv->key.len > 200 ? 200 : kv->key.len), kv->key.ptr);
+        return lmz_fail("%s: unsupported GGUF file: %s is a nested array", f->label, what);
     if (kv->elem_type >= GGUF_N_VALUE_TYPES)
         return lmz_fail("%s: corrupt GGUF file: %s has unknown array element type %u", f->label, what,
                         kv->elem_type);
@@ -132,13 +135,39 @@ static int parse_kv(gguf_file *f, cursor *c, gguf_kv *kv, uint64_t index) {
     return 0;
 }
 
+static int compare_keys(const void *a, const void *b) {
+    const gguf_kv *x = *(const gguf_kv *const *)a, *y = *(const gguf_kv *const *)b;
+    int c = memcmp(x->key.ptr, y->key.ptr, x->key.len < y->key.len ? x->key.len : y->key.len);
+    if (c) return c;
+    return (x->key.len > y->key.len) - (x->key.len < y->key.len);
+}
+
+/* Sorting first keeps this O(n log n): the key count is bounded only by the file size, and a
+ * pairwise scan over a few million tiny keys would hang the loader. */
+static int reject_duplicate_keys(gguf_file *f) {
+    if (f->n_kv < 2) return 0;
+    const gguf_kv **sorted = lmz_malloc(f->n_kv * sizeof *sorted);
+    if (!sorted) return -1;
+    for (uint64_t i = 0; i < f->n_kv; i++) sorted[i] = &f->kv[i];
+    qsort(sorted, f->n_kv, sizeof *sorted, compare_keys);
+    int rc = 0;
+    for (uint64_t i = 1; i < f->n_kv && !rc; i++) {
+        const gguf_str key = sorted[i]->key;
+        if (!compare_keys(&sorted[i - 1], &sorted[i]))
+            rc = lmz_fail("%s: corrupt GGUF file: duplicate metadata key '%.*s'", f->label,
+                          (int)(key.len > 200 ? 200 : key.len), key.ptr);
+    }
+    free(sorted);
+    return rc;
+}
+
 static int compare_tensor_names(const void *a, const void *b) {
     const gguf_tensor *x = *(const gguf_tensor *const *)a, *y = *(const gguf_tensor *const *)b;
     return strcmp(x->name, y->name);
 }
 
 static int parse_tensor_info(gguf_file *f, cursor *c, gguf_tensor *t, uint64_t index) {
-    char what[96];
+    char what[128];
     snprintf(what, sizeof what, "tensor info %llu", (unsigned long long)index);
     gguf_str name;
     if (read_str(c, &name, what)) return -1;
@@ -149,6 +178,7 @@ static int parse_tensor_info(gguf_file *f, cursor *c, gguf_tensor *t, uint64_t i
         return lmz_fail("%s: corrupt GGUF file: %s has a NUL byte in its name", f->label, what);
     memcpy(t->name, name.ptr, name.len);
     t->name[name.len] = 0;
+    snprintf(what, sizeof what, "tensor info %llu '%s'", (unsigned long long)index, t->name);
     if (read_u32(c, &t->n_dims, what)) return -1;
     if (t->n_dims < 1 || t->n_dims > 4)
         return lmz_fail("%s: corrupt GGUF file: tensor '%s' has %u dimensions (must be 1..4)", f->label,
@@ -166,7 +196,8 @@ static int parse_tensor_info(gguf_file *f, cursor *c, gguf_tensor *t, uint64_t i
     uint64_t elems = 1;
     for (int d = 0; d < 4; d++) {
         if (t->ne[d] == 0 || t->ne[d] > limit || elems > limit / t->ne[d])
-            return lmz_fail("%s: corrupt GGUF file: tensor '%s' has absurd dimensions [%llu, %llu, %llu, %llu]",
+            return lmz_fail("%s: corrupt GGUF file: tensor '%s' has invalid dimensions [%llu, %llu, %llu, %llu] "
+                            "(each must be 1..2^40, and at most 2^40 elements in all)",
                             f->label, t->name, (unsigned long long)t->ne[0], (unsigned long long)t->ne[1],
                             (unsigned long long)t->ne[2], (unsigned long long)t->ne[3]);
         elems *= t->ne[d];
@@ -202,9 +233,10 @@ gguf_file *gguf_open_buffer(const void *buf, size_t size, const char *label) {
         goto fail;
     }
     if (read_u64(&c, &f->n_tensors, "header") || read_u64(&c, &f->n_kv, "header")) goto fail;
-    /* A KV record takes at least 13 bytes and a tensor info at least 33, so larger counts lie. */
-    if (f->n_kv > (size - c.pos) / 13 || f->n_tensors > (size - c.pos) / 33) {
-        lmz_fail("%s: corrupt GGUF file: header claims %llu metadata keys and %llu tensors, more than "
+    /* A KV record takes at least 14 bytes (8-byte length, 1-byte key, 4-byte type, 1-byte value)
+     * and a tensor info at least 33, so larger counts lie. Keys are indexed by int in the API. */
+    if (f->n_kv > (size - c.pos) / 14 || f->n_tensors > (size - c.pos) / 33 || f->n_kv > INT_MAX) {
+        lmz_fail("%s: truncated or corrupt GGUF file: header claims %llu metadata keys and %llu tensors, more than "
                  "the file's %zu bytes can hold", f->label, (unsigned long long)f->n_kv,
                  (unsigned long long)f->n_tensors, size);
         goto fail;
@@ -216,29 +248,28 @@ gguf_file *gguf_open_buffer(const void *buf, size_t size, const char *label) {
     for (uint64_t i = 0; i < f->n_kv; i++) {
         gguf_kv *kv = &f->kv[i];
         if (parse_kv(f, &c, kv, i)) goto fail;
-        for (uint64_t j = 0; j < i; j++) {
-            if (f->kv[j].key.len == kv->key.len && !memcmp(f->kv[j].key.ptr, kv->key.ptr, kv->key.len)) {
-                lmz_fail("%s: corrupt GGUF file: duplicate metadata key '%.*s'", f->label,
-                         (int)(kv->key.len > 200 ? 200 : kv->key.len), kv->key.ptr);
+        if (str_eq(kv->key, "general.alignment")) {
+            if (kv->type != GGUF_UINT32) {
+                lmz_fail("%s: corrupt GGUF file: general.alignment has value type %u, must be UINT32 (%d)",
+                         f->label, kv->type, GGUF_UINT32);
                 goto fail;
             }
-        }
-        if (str_eq(kv->key, "general.alignment")) {
-            uint32_t a = kv->type == GGUF_UINT32 ? lmz_read_u32le(kv->value) : 0;
+            uint32_t a = lmz_read_u32le(kv->value);
             if (a == 0 || (a & (a - 1))) {
-                lmz_fail("%s: corrupt GGUF file: general.alignment must be a power-of-two UINT32", f->label);
+                lmz_fail("%s: corrupt GGUF file: general.alignment is %u, must be a power of two", f->label, a);
                 goto fail;
             }
             alignment = a;
         }
     }
+    if (reject_duplicate_keys(f)) goto fail;
 
     f->tensors = lmz_calloc(f->n_tensors ? f->n_tensors : 1, sizeof *f->tensors);
     if (!f->tensors) goto fail;
     for (uint64_t i = 0; i < f->n_tensors; i++)
         if (parse_tensor_info(f, &c, &f->tensors[i], i)) goto fail;
 
-    uint64_t data_start = (c.pos + alignment - 1) / alignment * alignment;
+    uint64_t data_start = ((uint64_t)c.pos + alignment - 1) / alignment * alignment;
     if (f->n_tensors && data_start > size) {
         lmz_fail("%s: truncated GGUF file: the tensor data section would start at byte %llu, past the end "
                  "(%zu bytes)", f->label, (unsigned long long)data_start, size);
@@ -336,8 +367,15 @@ int gguf_find_key(const gguf_file *f, const char *key) {
 }
 
 int gguf_n_keys(const gguf_file *f) { return (int)f->n_kv; }
-gguf_str gguf_key_name(const gguf_file *f, int idx) { return f->kv[idx].key; }
-enum gguf_value_type gguf_key_type(const gguf_file *f, int idx) { return (enum gguf_value_type)f->kv[idx].type; }
+
+gguf_str gguf_key_name(const gguf_file *f, int idx) {
+    gguf_str none = {"", 0};
+    return idx >= 0 && (uint64_t)idx < f->n_kv ? f->kv[idx].key : none;
+}
+
+enum gguf_value_type gguf_key_type(const gguf_file *f, int idx) {
+    return idx >= 0 && (uint64_t)idx < f->n_kv ? (enum gguf_value_type)f->kv[idx].type : GGUF_N_VALUE_TYPES;
+}
 
 static const gguf_kv *find(const gguf_file *f, const char *key) {
     int i = gguf_find_key(f, key);

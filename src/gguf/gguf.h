@@ -43,6 +43,7 @@ const void *gguf_base(const gguf_file *f, size_t *size);   /* the whole mapped f
 /* Metadata. Lookups return false when the key is absent or has an incompatible type. */
 int gguf_find_key(const gguf_file *f, const char *key);    /* index or -1 */
 int gguf_n_keys(const gguf_file *f);
+/* Out-of-range IDX gives an empty name and GGUF_N_VALUE_TYPES. */
 gguf_str gguf_key_name(const gguf_file *f, int idx);
 enum gguf_value_type gguf_key_type(const gguf_file *f, int idx);
 bool gguf_get_u64(const gguf_file *f, const char *key, uint64_t *out); /* any non-negative integer */
