@@ -18,8 +18,8 @@ LDLIBS   += -lm -pthread
 BUILD    ?= build
 
 # SIMD kernels live in their own files, compiled for their ISA and chosen at run time.
-AVX2_FLAGS   := -mavx2 -mbmi2
-AVX512_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx2 -mbmi2
+AVX2_FLAGS   := -mavx2 -mf16c -mbmi2
+AVX512_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx2 -mbmi2 -mf16c
 
 LIB_SRC  := $(filter-out src/cli/%,$(shell find src -name '*.c' | sort))
 CLI_SRC  := $(shell find src/cli -name '*.c' | sort)

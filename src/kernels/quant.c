@@ -3,6 +3,9 @@
 #include "quant.h"
 
 #include <stdlib.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 #include <string.h>
 
 #include "../util/fp16.h"
@@ -201,14 +204,19 @@ static enum lmz_isa current_isa = LMZ_ISA_SCALAR;
 static bool isa_initialized;
 
 static enum lmz_isa cpu_isa(void) {
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(__x86_64__)
+    /* F16C is CPUID leaf 1, ECX bit 29 (clang's __builtin_cpu_supports does not know it). */
+    unsigned eax, ebx, ecx, edx;
+    bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29));
     __builtin_cpu_init();
+    if (!f16c || !__builtin_cpu_supports("avx2")) return LMZ_ISA_SCALAR;
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
         return LMZ_ISA_AVX512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")) return LMZ_ISA_AVX2;
-#endif
+    return LMZ_ISA_AVX2;
+#else
     return LMZ_ISA_SCALAR;
+#endif
 }
 
 enum lmz_isa lmz_isa_detect(void) {
