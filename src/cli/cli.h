@@ -18,6 +18,7 @@ typedef struct {
     int top_k;               /* -k */
     int n_ctx;               /* --ctx */
     bool ids_only;           /* --ids */
+    bool with_start;         /* --start */
 } cli_opts;
 
 /* Parses argv[first..] into OPTS; prints usage to stderr and returns -1 on a bad option. */

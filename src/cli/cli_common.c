@@ -71,6 +71,7 @@ int cli_parse(int argc, char **argv, int first, cli_opts *o, const char *usage) 
             }
         } else if (!strcmp(a, "--scalar")) lmz_isa_set(LMZ_ISA_SCALAR);
         else if (!strcmp(a, "--ids")) o->ids_only = true;
+        else if (!strcmp(a, "--start")) o->with_start = true;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             printf("%s", usage);
             exit(0);

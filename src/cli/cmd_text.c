@@ -59,9 +59,10 @@ static int load_and_tokenize(int argc, char **argv, const char *usage, cli_opts 
 
 int cmd_tokenize(int argc, char **argv) {
     static const char usage[] =
-        "usage: lmz tokenize [-m MODEL] [--ids] [FILE | --text TEXT]\n"
+        "usage: lmz tokenize [-m MODEL] [--ids] [--start] [FILE | --text TEXT]\n"
         "  Tokenizes FILE (or standard input, or TEXT) as plain text (special-token text is not\n"
-        "  parsed) and prints one token per line: id and bytes. --ids prints only the ids.\n";
+        "  parsed) and prints one token per line: id and bytes. --ids prints only the ids.\n"
+        "  --start puts the start token first, as lmz does when it codes a text.\n";
     cli_opts o;
     lmz_model *m;
     lmz_tokenizer *tok;
@@ -69,6 +70,15 @@ int cmd_tokenize(int argc, char **argv) {
     size_t n, bytes;
     int rc = load_and_tokenize(argc, argv, usage, &o, &m, &tok, &ids, &n, &bytes);
     if (rc) return rc;
+    if (o.with_start) {
+        int32_t start = cli_start_token(tok);
+        if (o.ids_only) printf(n ? "%d " : "%d", start);
+        else {
+            printf("%d\t", start);
+            print_piece(tok, start);
+            putchar('\n');
+        }
+    }
     for (size_t i = 0; i < n; i++) {
         if (o.ids_only) {
             printf(i + 1 < n ? "%d " : "%d", ids[i]);
