@@ -12,14 +12,19 @@ export LMZ_CACHE
 
 # Determinism: no FP contraction (no compiler-made FMAs), no fast-math, strict IEEE.
 DETFLAGS := -ffp-contract=off -fno-fast-math -fno-associative-math -fno-reciprocal-math
-CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread $(DETFLAGS)
+# OPT is the optimization level; CFLAGS/LDFLAGS from the command line or the environment
+# are added after the project's flags (so sanitizer builds keep the determinism flags).
+OPT      ?= -O2 -g
+ALL_CFLAGS = $(OPT) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread $(DETFLAGS) $(CFLAGS)
 LDLIBS   += -lm -pthread
 BUILD    ?= build
 
-# SIMD kernels live in their own files, compiled for their ISA and chosen at run time.
+# SIMD kernels live in their own files, compiled for their ISA and chosen at run time
+# (on other architectures those files compile to nothing).
+ifeq ($(shell uname -m),x86_64)
 AVX2_FLAGS   := -mavx2 -mf16c -mbmi2
 AVX512_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx2 -mbmi2 -mf16c
+endif
 
 LIB_SRC  := $(filter-out src/cli/%,$(shell find src -name '*.c' | sort))
 CLI_SRC  := $(shell find src/cli -name '*.c' | sort)
@@ -35,7 +40,7 @@ DEFAULT_MODEL := $(LMZ_CACHE)/models/SmolLM2-135M-Instruct.Q4_1.gguf
 all: lmz model
 
 lmz: $(CLI_OBJ) $(BUILD)/liblmz.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/liblmz.a: $(LIB_OBJ)
 	@rm -f $@
@@ -43,18 +48,18 @@ $(BUILD)/liblmz.a: $(LIB_OBJ)
 
 $(BUILD)/%_avx2.o: %_avx2.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(AVX2_FLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(AVX2_FLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/%_avx512.o: %_avx512.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(AVX512_FLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(AVX512_FLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/lmz_tests: $(TEST_OBJ) $(BUILD)/liblmz.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 model: $(DEFAULT_MODEL)
 $(DEFAULT_MODEL):
@@ -67,8 +72,8 @@ test: lmz model $(BUILD)/lmz_tests
 	./$(BUILD)/lmz_tests $(T)
 
 asan:
-	CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all" $(MAKE) BUILD=build-asan CC=clang \
-		build-asan/lmz_tests
+	$(MAKE) BUILD=build-asan CC=clang OPT="-O1 -g" \
+		CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" build-asan/lmz_tests
 	./build-asan/lmz_tests $(T)
 
 fuzz:
