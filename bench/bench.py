@@ -1,0 +1,438 @@
+#!/usr/bin/env python3
+"""Engine speed: lmz against llama.cpp (llama-bench) on the same GGUF files and thread counts.
+
+For each model of MODELS that is present and each thread count, runs
+    llama-bench -m MODEL -p 512 -n 128 -t N -r R -o json
+    ./lmz speed -m MODEL -T N
+one right after the other (interleaved, so both see the same machine load), and
+reports tokens/s for pp512 (512-token prompt as one batch) and tg128 (128 single-token
+decode steps) with the ratio lmz / llama.cpp. Both sides are "best of" their runs:
+lmz speed reports the best of 3; for llama.cpp the best of its R samples is used (its
+mean is recorded too).
+
+Writes the "engine_speed" section of bench/report.json and bench/report.md, keeping
+every other section (other scripts add theirs the same way). Nothing is written unless
+every measurement succeeded. Standard library only.
+
+usage: bench.py [--quick] [--models a,b] [--threads 1,2] [--rounds K] [--reps R] [--out-dir DIR]
+       (make bench passes $BENCH_ARGS, e.g. BENCH_ARGS="--threads 1,2" make bench)
+"""
+import argparse, datetime, importlib.util, json, os, re, subprocess, sys, tarfile, tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CACHE = os.environ.get("LMZ_CACHE", os.path.expanduser("~/.cache/lmz"))
+SECTION = "engine_speed"
+
+# Models to benchmark: (name in tools/fetch_models.py, description). The default model is
+# always benchmarked (and fetched if missing); any other is used only when already in the
+# cache (`make models-all` fetches them), else skipped with a note.
+DEFAULT_MODEL = "smollm2"
+MODELS = [
+    ("smollm2", "SmolLM2-135M-Instruct Q4_1"),
+    ("gemma3", "gemma-3-270m Q4_K_M"),
+    ("qwen25coder", "Qwen2.5-Coder"),
+]
+
+PP, TG = 512, 128
+
+
+class BenchError(Exception):
+    pass
+
+
+def log(msg):
+    print("bench: " + msg, file=sys.stderr, flush=True)
+
+
+def run(cmd, timeout, what, env=None, merge=False):
+    """Runs cmd, returns stdout (and stderr too if merge); raises BenchError with the tail of
+    stderr on failure."""
+    try:
+        p = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise BenchError("%s timed out after %ds: %s" % (what, timeout, " ".join(cmd)))
+    except OSError as e:
+        raise BenchError("%s could not start: %s: %s" % (what, " ".join(cmd), e))
+    if p.returncode != 0:
+        tail = "\n".join(p.stderr.strip().splitlines()[-25:])
+        raise BenchError("%s failed (exit %d): %s\n%s" % (what, p.returncode, " ".join(cmd), tail))
+    return p.stdout + p.stderr if merge else p.stdout
+
+
+# ---------------------------------------------------------------- models
+
+def load_fetch_models():
+    path = os.path.join(ROOT, "tools", "fetch_models.py")
+    spec = importlib.util.spec_from_file_location("lmz_fetch_models", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.dont_write_bytecode = True
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def resolve_models(wanted):
+    """Returns ([(name, desc, path)], [skip notes])."""
+    fm = load_fetch_models()
+    models_dir = os.path.join(CACHE, "models")
+    found, notes = [], []
+    for name, desc in MODELS:
+        if wanted and name not in wanted:
+            continue
+        if name not in fm.MODELS:
+            notes.append("%s: skipped (not known to tools/fetch_models.py yet)" % name)
+            continue
+        cached = os.path.exists(os.path.join(models_dir, fm.MODELS[name][0]))
+        if not cached and name != DEFAULT_MODEL:
+            notes.append("%s: skipped (not in %s; `python3 tools/fetch_models.py %s` fetches it)"
+                         % (name, models_dir, name))
+            continue
+        out = run([sys.executable, "tools/fetch_models.py", "--print-path", name], 3600,
+                  "tools/fetch_models.py %s" % name)
+        lines = out.strip().splitlines()
+        if not lines or not os.path.exists(lines[-1]):
+            raise BenchError("tools/fetch_models.py --print-path %s printed no model path" % name)
+        found.append((name, desc, lines[-1]))
+    return found, notes
+
+
+# ---------------------------------------------------------------- llama.cpp
+
+def build_llamacpp():
+    log_path = os.path.join(os.environ.get("LMZ_REF") or os.path.join(CACHE, "ref"), "build_llamacpp.log")
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    log("building/locating llama.cpp with tools/ref/build_llamacpp.sh (log: %s)" % log_path)
+    with open(log_path, "w") as lf:
+        p = subprocess.run(["bash", "tools/ref/build_llamacpp.sh"], cwd=ROOT, stdout=subprocess.PIPE,
+                           stderr=lf, text=True)
+    if p.returncode != 0:
+        with open(log_path) as lf:
+            tail = "".join(lf.readlines()[-25:])
+        raise BenchError("llama.cpp build failed (tools/ref/build_llamacpp.sh exit %d); last lines of %s:\n%s"
+                         % (p.returncode, log_path, tail))
+    lines = p.stdout.strip().splitlines()
+    if not lines:
+        raise BenchError("tools/ref/build_llamacpp.sh printed no llama.cpp directory")
+    d = lines[-1].strip()
+    exe = os.path.join(d, "build", "bin", "llama-bench")
+    if not os.access(exe, os.X_OK):
+        raise BenchError("llama-bench not found at %s after the build" % exe)
+    return d, exe
+
+
+def llamacpp_info(d, exe):
+    info = {"dir": d}
+    ver = run([exe, "--version"], 60, "llama-bench --version", merge=True)
+    m = re.search(r"version:\s*(\S+)\s*\(build (\d+), commit (\S+)\)", ver)
+    if m:
+        info["version"], info["build_number"], info["build_commit"] = m.group(1), int(m.group(2)), m.group(3)
+    m = re.search(r"built with (.+)", ver)
+    if m:
+        info["compiler"] = m.group(1).strip()
+    # Source: the llama-cpp-python sdist the build script unpacked; its CHANGELOG names the
+    # vendored llama.cpp commit (the sdist has no llama.cpp git metadata of its own).
+    script = open(os.path.join(ROOT, "tools", "ref", "build_llamacpp.sh")).read()
+    m = re.search(r"LLAMA_CPP_PYTHON_VERSION:-([0-9][^}]*)\}", script)
+    pyver = os.environ.get("LLAMA_CPP_PYTHON_VERSION") or (m.group(1) if m else None)
+    if pyver:
+        info["source"] = "llama-cpp-python %s sdist (PyPI), vendor/llama.cpp" % pyver
+        tgz = os.path.join(os.path.dirname(d), "llama_cpp_python-%s.tar.gz" % pyver)
+        if os.path.exists(tgz):
+            try:
+                with tarfile.open(tgz) as t:
+                    f = t.extractfile("llama_cpp_python-%s/CHANGELOG.md" % pyver)
+                    text = f.read().decode("utf-8", "replace") if f else ""
+                sec = re.search(r"^## \[%s\](.*?)(?=^## \[|\Z)" % re.escape(pyver), text, re.S | re.M)
+                cm = re.search(r"llama\.cpp@([0-9a-f]{7,40})", sec.group(1) if sec else "")
+                if cm:
+                    info["upstream_commit"] = cm.group(1)
+            except (OSError, KeyError, tarfile.TarError):
+                pass
+    cache = os.path.join(d, "build", "CMakeCache.txt")
+    if os.path.exists(cache):
+        opts = {}
+        for line in open(cache):
+            m = re.match(r"(CMAKE_BUILD_TYPE|GGML_NATIVE|GGML_OPENMP|GGML_LLAMAFILE|GGML_CPU_REPACK):\w+=(.*)", line)
+            if m:
+                opts[m.group(1)] = m.group(2).strip()
+        info["cmake"] = opts
+    return info
+
+
+def llama_bench(exe, model, threads, reps, timeout):
+    cmd = [exe, "-m", model, "-p", str(PP), "-n", str(TG), "-t", str(threads), "-r", str(reps), "-o", "json"]
+    out = run(cmd, timeout, "llama-bench")
+    try:
+        rows = json.loads(out)
+    except ValueError as e:
+        raise BenchError("llama-bench printed no valid JSON (%s): %s" % (e, " ".join(cmd)))
+    res = {}
+    for r in rows:
+        key = "pp%d" % PP if r.get("n_prompt") == PP and r.get("n_gen") == 0 else \
+              "tg%d" % TG if r.get("n_gen") == TG and r.get("n_prompt") == 0 else None
+        if key:
+            samples = r.get("samples_ts") or [r["avg_ts"]]
+            res[key] = {"best": max(samples), "avg": r["avg_ts"], "stddev": r.get("stddev_ts", 0.0),
+                        "samples": samples}
+            res["_meta"] = {k: r.get(k) for k in ("build_commit", "build_number", "model_type", "model_size",
+                                                  "model_n_params", "flash_attn", "n_batch", "n_ubatch",
+                                                  "type_k", "type_v", "backends", "repack")}
+    for k in ("pp%d" % PP, "tg%d" % TG):
+        if k not in res:
+            raise BenchError("llama-bench output has no %s result: %s" % (k, " ".join(cmd)))
+    return res
+
+
+# ---------------------------------------------------------------- lmz
+
+def lmz_speed(model, threads, timeout):
+    exe = os.path.join(ROOT, "lmz")
+    if not os.access(exe, os.X_OK):
+        raise BenchError("./lmz not found; run `make` first")
+    cmd = [exe, "speed", "-m", model, "-T", str(threads)]
+    out = run(cmd, timeout, "lmz speed")
+    kv = {}
+    for line in out.splitlines():
+        parts = line.split(None, 1)
+        if len(parts) == 2:
+            kv[parts[0]] = parts[1].strip()
+    res = {}
+    for k in ("pp%d" % PP, "tg%d" % TG):
+        try:
+            res[k] = float(kv[k])
+        except (KeyError, ValueError):
+            raise BenchError("lmz speed printed no %s line: %s\n%s" % (k, " ".join(cmd), out))
+    if kv.get("threads") and kv["threads"] != str(threads):
+        raise BenchError("lmz speed ran with %s threads, asked for %d" % (kv["threads"], threads))
+    res["isa"] = kv.get("isa", "?")
+    res["model_name"] = kv.get("model", "?")
+    return res
+
+
+# ---------------------------------------------------------------- machine
+
+def cpu_info():
+    model, flags = "?", set()
+    try:
+        for line in open("/proc/cpuinfo"):
+            k, _, v = line.partition(":")
+            k = k.strip()
+            if k == "model name" and model == "?":
+                model = v.strip()
+            elif k == "flags" and not flags:
+                flags = set(v.split())
+    except OSError:
+        pass
+    interesting = ["avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx_vnni",
+                   "avx512_bf16", "amx_int8"]
+    have = [f for f in interesting if f in flags]
+    try:
+        ncpu = len(os.sched_getaffinity(0))
+    except AttributeError:
+        ncpu = os.cpu_count() or 1
+    return {"model": model, "flags": have, "cpus": ncpu}
+
+
+def lmz_git():
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "src", "Makefile"],
+                               cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        return head + ("+dirty" if dirty else "") if head else "?"
+    except OSError:
+        return "?"
+
+
+# ---------------------------------------------------------------- report
+
+def fmt(x):
+    return "%.1f" % x
+
+
+def table_rows(results):
+    hdr = ["model", "threads", "lmz pp%d" % PP, "llama.cpp pp%d" % PP, "ratio",
+           "lmz tg%d" % TG, "llama.cpp tg%d" % TG, "ratio"]
+    rows = []
+    for r in results:
+        rows.append([r["model"], str(r["threads"]), fmt(r["lmz"]["pp%d" % PP]), fmt(r["llamacpp"]["pp%d" % PP]),
+                     "%.2f" % r["ratio"]["pp%d" % PP], fmt(r["lmz"]["tg%d" % TG]),
+                     fmt(r["llamacpp"]["tg%d" % TG]), "%.2f" % r["ratio"]["tg%d" % TG]])
+    return hdr, rows
+
+
+def text_table(results):
+    hdr, rows = table_rows(results)
+    w = [max(len(x) for x in col) for col in zip(hdr, *rows)]
+    line = lambda cells: "  ".join(c.rjust(w[i]) if i else c.ljust(w[i]) for i, c in enumerate(cells))
+    return "\n".join([line(hdr)] + [line(r) for r in rows])
+
+
+def markdown_section(data):
+    hdr, rows = table_rows(data["results"])
+    lc = data["llamacpp"]
+    out = ["## Engine speed: lmz vs llama.cpp", "",
+           "Tokens/s; pp%d = a %d-token prompt as one batch, tg%d = %d single-token decode steps. "
+           "Ratio = lmz / llama.cpp (higher is better for lmz). Both are best-of-runs: lmz speed "
+           "reports the best of 3, llama.cpp the best of its %d sample(s) (mean in report.json)."
+           % (PP, PP, TG, TG, data["llamacpp_repetitions"]), "",
+           "| " + " | ".join(hdr) + " |",
+           "|" + "|".join(["---"] + ["---:"] * (len(hdr) - 1)) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    out.append("")
+    isas = sorted({r["lmz"]["isa"] for r in data["results"]})
+    cmake = lc.get("cmake", {})
+    out += ["- date: %s" % data["date"],
+            "- CPU: %s, %d logical CPUs; flags: %s" % (data["cpu"]["model"], data["cpu"]["cpus"],
+                                                      ", ".join(data["cpu"]["flags"]) or "none of note"),
+            "- lmz: commit %s, ISA %s" % (data["lmz_commit"], ", ".join(isas)),
+            "- llama.cpp: %s; upstream commit %s; llama-bench version %s (build %s, commit %s); %s; %s"
+            % (lc.get("source", "?"), lc.get("upstream_commit", "?"), lc.get("version", "?"),
+               lc.get("build_number", "?"), lc.get("build_commit", "?"), lc.get("compiler", "?"),
+               ", ".join("%s=%s" % kv for kv in sorted(cmake.items())) or "cmake options unknown"),
+            "- llama-bench: `%s` (flash attention at its default: %s)" % (data["llamacpp_command"],
+                                                                         data.get("llamacpp_flash_attn", "?")),
+            "- lmz: `%s`" % data["lmz_command"],
+            "- run: %s; %d round(s), llama-bench then lmz for each model and thread count"
+            % ("quick" if data["quick"] else "full", data["rounds"])]
+    for n in data["notes"]:
+        out.append("- note: %s" % n)
+    return "\n".join(out)
+
+
+def atomic_write(path, text):
+    d = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-" + os.path.basename(path))
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def merged_json(path, data):
+    doc = {}
+    if os.path.exists(path):
+        try:
+            with open(path) as f:
+                doc = json.load(f)
+        except ValueError as e:
+            raise BenchError("%s exists but is not valid JSON (%s); fix or remove it" % (path, e))
+        if not isinstance(doc, dict):
+            raise BenchError("%s is not a JSON object; fix or remove it" % path)
+    doc[SECTION] = data
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def merged_md(path, body):
+    begin, end = "<!-- section:%s -->" % SECTION, "<!-- /section:%s -->" % SECTION
+    block = begin + "\n" + body + "\n" + end
+    text = open(path).read() if os.path.exists(path) else "# lmz benchmark report\n"
+    i, j = text.find(begin), text.find(end)
+    if i >= 0 and j > i:
+        return text[:i] + block + text[j + len(end):]
+    if i >= 0 or j >= 0:
+        raise BenchError("%s has an unbalanced %s marker; fix it by hand" % (path, SECTION))
+    return text.rstrip("\n") + "\n\n" + block + "\n"
+
+
+# ---------------------------------------------------------------- main
+
+def main():
+    ap = argparse.ArgumentParser(description="lmz vs llama.cpp engine speed (pp%d, tg%d)" % (PP, TG))
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke test: llama-bench -r 1, one round; reports are not written unless --out-dir is given")
+    ap.add_argument("--models", help="comma-separated names from the table (default: all that are cached): "
+                    + ", ".join(m[0] for m in MODELS))
+    ap.add_argument("--threads", help="comma-separated thread counts (default: this machine's CPUs)")
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="interleaved rounds (llama-bench, then lmz) per model and thread count; the best "
+                    "of all rounds is kept (default 2; --quick: 1)")
+    ap.add_argument("--reps", type=int, default=3, help="llama-bench -r (default 3; --quick: 1)")
+    ap.add_argument("--timeout", type=int, default=1800, help="seconds allowed for one llama-bench or lmz run")
+    ap.add_argument("--out-dir", help="where report.md/report.json go (default: bench/)")
+    a = ap.parse_args()
+
+    cpu = cpu_info()
+    try:
+        threads = [int(t) for t in a.threads.split(",")] if a.threads else [cpu["cpus"]]
+    except ValueError:
+        ap.error("--threads takes comma-separated integers")
+    if any(t < 1 for t in threads) or a.rounds < 1 or a.reps < 1:
+        ap.error("thread counts, --rounds and --reps must be >= 1")
+    reps = 1 if a.quick else a.reps
+    rounds = 1 if a.quick else a.rounds
+    wanted = [m.strip() for m in a.models.split(",") if m.strip()] if a.models else None
+    unknown = [w for w in (wanted or []) if w not in [m[0] for m in MODELS]]
+    if unknown:
+        ap.error("unknown model(s) %s (table: %s)" % (", ".join(unknown), ", ".join(m[0] for m in MODELS)))
+    write = not a.quick or a.out_dir is not None
+    out_dir = os.path.abspath(a.out_dir) if a.out_dir else os.path.join(ROOT, "bench")
+
+    try:
+        d, exe = build_llamacpp()
+        lc = llamacpp_info(d, exe)
+        models, notes = resolve_models(wanted)
+        for n in notes:
+            log(n)
+        if not models:
+            raise BenchError("no model to benchmark")
+        results, fa = [], None
+        for name, desc, path in models:
+            for t in threads:
+                best_l, best_c = None, None
+                for rnd in range(rounds):
+                    log("%s, %d thread(s), round %d/%d: llama-bench" % (name, t, rnd + 1, rounds))
+                    c = llama_bench(exe, path, t, reps, a.timeout)
+                    log("%s, %d thread(s), round %d/%d: lmz speed" % (name, t, rnd + 1, rounds))
+                    l = lmz_speed(path, t, a.timeout)
+                    fa = c["_meta"].get("flash_attn")
+                    if best_c is None:
+                        best_c, best_l = c, l
+                    else:
+                        for k in ("pp%d" % PP, "tg%d" % TG):
+                            if c[k]["best"] > best_c[k]["best"]:
+                                best_c[k] = c[k]
+                            best_l[k] = max(best_l[k], l[k])
+                row = {"model": name, "description": desc, "file": os.path.basename(path), "threads": t,
+                       "lmz": best_l,
+                       "llamacpp": {k: best_c[k]["best"] for k in ("pp%d" % PP, "tg%d" % TG)},
+                       "llamacpp_detail": {k: best_c[k] for k in ("pp%d" % PP, "tg%d" % TG)},
+                       "llamacpp_model_type": best_c["_meta"].get("model_type"),
+                       "ratio": {k: best_l[k] / best_c[k]["best"] for k in ("pp%d" % PP, "tg%d" % TG)}}
+                results.append(row)
+                log("%s, %d thread(s): lmz pp%d %.1f tg%d %.1f | llama.cpp pp%d %.1f tg%d %.1f"
+                    % (name, t, PP, best_l["pp%d" % PP], TG, best_l["tg%d" % TG],
+                       PP, row["llamacpp"]["pp%d" % PP], TG, row["llamacpp"]["tg%d" % TG]))
+        data = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                "quick": a.quick, "rounds": rounds, "llamacpp_repetitions": reps,
+                "cpu": cpu, "lmz_commit": lmz_git(), "llamacpp": lc,
+                "llamacpp_flash_attn": {-1: "auto", 0: "off", 1: "on"}.get(fa, fa),
+                "llamacpp_command": "llama-bench -m MODEL -p %d -n %d -t N -r %d -o json" % (PP, TG, reps),
+                "lmz_command": "./lmz speed -m MODEL -T N",
+                "units": "tokens/s", "notes": notes, "results": results}
+        print(text_table(results))
+        if write:
+            os.makedirs(out_dir, exist_ok=True)
+            jpath, mpath = os.path.join(out_dir, "report.json"), os.path.join(out_dir, "report.md")
+            jtext, mtext = merged_json(jpath, data), merged_md(mpath, markdown_section(data))
+            atomic_write(jpath, jtext)
+            atomic_write(mpath, mtext)
+            log("wrote %s and %s" % (mpath, jpath))
+        else:
+            log("--quick: reports not written (give --out-dir DIR to write them)")
+    except BenchError as e:
+        print("bench: FAILED: %s" % e, file=sys.stderr)
+        print("bench: no report written", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("bench: interrupted; no report written", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
