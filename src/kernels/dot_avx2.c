@@ -16,12 +16,6 @@ static inline int32_t hsum_i32(__m256i v) {
     return _mm_cvtsi128_si32(s);
 }
 
-/* Sum over 32 int8 products w*x, w signed in [-128, 127] and x in [-127, 127]. */
-static inline __m256i madd_s8(__m256i w, __m256i x) {
-    __m256i prod16 = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
-    return _mm256_madd_epi16(prod16, _mm256_set1_epi16(1));
-}
-
 /* Sum over 32 products w*x with w unsigned in [0, 127]. */
 static inline __m256i madd_u8(__m256i w, __m256i x) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1));
@@ -47,50 +41,107 @@ static inline __m256i fifth_bits(uint32_t qh) {
 
 static inline __m256i load_q(const int8_t *q) { return _mm256_loadu_si256((const __m256i *)q); }
 
-float lmz_dot_q4_0_avx2(int64_t k, const void *w, const void *x) {
+/* fp16 -> f32 with F16C: exact, so equal to lmz_fp16_to_f32. */
+static inline float h2f(const uint8_t *p) { return _cvtsh_ss(lmz_read_u16le(p)); }
+
+/* ---- multi-token kernels for 32-element blocks ----
+ * Each weight block is unpacked once and multiplied with up to 4 tokens; the 4 integer
+ * sums are reduced together, and the float part runs in 4 lanes, one per token, with
+ * the same operations as the scalar expression (lane-wise, so the same bits). */
+enum block32 { BLOCK_Q4_0, BLOCK_Q4_1, BLOCK_Q5_0, BLOCK_Q8_0 };
+
+static inline size_t block32_bytes(enum block32 kind) {
+    return kind == BLOCK_Q4_0 ? 18 : kind == BLOCK_Q4_1 ? 20 : kind == BLOCK_Q5_0 ? 22 : 34;
+}
+
+/* The block's 32 weights as int8 (signed kinds) or uint8 0..15 (Q4_1). */
+static inline __m256i block32_weights(enum block32 kind, const uint8_t *p) {
+    switch (kind) {
+    case BLOCK_Q4_0: return _mm256_sub_epi8(unpack_nibbles(p + 2), _mm256_set1_epi8(8));
+    case BLOCK_Q4_1: return unpack_nibbles(p + 4);
+    case BLOCK_Q5_0:
+        return _mm256_sub_epi8(_mm256_or_si256(unpack_nibbles(p + 6), fifth_bits(lmz_read_u32le(p + 2))),
+                               _mm256_set1_epi8(16));
+    default: return _mm256_loadu_si256((const __m256i *)(p + 2));
+    }
+}
+
+/* Integer sum of one weight block with one token's activations. */
+static inline __m256i block32_madd(enum block32 kind, __m256i wv, __m256i wabs, const int8_t *q) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    if (kind == BLOCK_Q4_1) return _mm256_madd_epi16(_mm256_maddubs_epi16(wv, load_q(q)), ones);
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(wabs, _mm256_sign_epi8(load_q(q), wv)), ones);
+}
+
+/* Four tokens at a time. */
+static inline void dotn4_block32(enum block32 kind, int64_t k, const uint8_t *w, const lmz_act32 *const a[4],
+                                 float lanes[4]) {
+    const size_t bb = block32_bytes(kind);
+    __m128 acc = _mm_setzero_ps();
     const uint8_t *p = w;
-    const lmz_act32 *a = x;
+    for (int64_t b = 0; b < k / 32; b++, p += bb) {
+        __m256i wv = block32_weights(kind, p), wabs = _mm256_sign_epi8(wv, wv);
+        __m256i s0 = block32_madd(kind, wv, wabs, a[0][b].q), s1 = block32_madd(kind, wv, wabs, a[1][b].q);
+        __m256i s2 = block32_madd(kind, wv, wabs, a[2][b].q), s3 = block32_madd(kind, wv, wabs, a[3][b].q);
+        __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(s0, s1), _mm256_hadd_epi32(s2, s3));
+        __m128 sumi = _mm_cvtepi32_ps(_mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1)));
+        __m128 dx = _mm_setr_ps(a[0][b].d, a[1][b].d, a[2][b].d, a[3][b].d);
+        __m128 c = _mm_mul_ps(_mm_mul_ps(_mm_set1_ps(h2f(p)), dx), sumi);
+        if (kind == BLOCK_Q4_1) {
+            __m128 sx = _mm_setr_ps(a[0][b].s, a[1][b].s, a[2][b].s, a[3][b].s);
+            c = _mm_add_ps(c, _mm_mul_ps(_mm_set1_ps(h2f(p + 2)), sx));
+        }
+        acc = _mm_add_ps(acc, c);
+    }
+    _mm_storeu_ps(lanes, acc);
+}
+
+/* One token: the scalar float expressions of quant.h. */
+static inline float dot1_block32(enum block32 kind, int64_t k, const uint8_t *w, const lmz_act32 *a) {
+    const size_t bb = block32_bytes(kind);
     float acc = 0.0f;
-    for (int64_t b = 0; b < k / 32; b++, p += 18) {
-        __m256i q = _mm256_sub_epi8(unpack_nibbles(p + 2), _mm256_set1_epi8(8));
-        acc += lmz_block_sym(lmz_fp16_to_f32(lmz_read_u16le(p)), a[b].d, hsum_i32(madd_s8(q, load_q(a[b].q))));
+    const uint8_t *p = w;
+    for (int64_t b = 0; b < k / 32; b++, p += bb) {
+        __m256i wv = block32_weights(kind, p);
+        int32_t sumi = hsum_i32(block32_madd(kind, wv, _mm256_sign_epi8(wv, wv), a[b].q));
+        acc += kind == BLOCK_Q4_1 ? lmz_block_affine(h2f(p), h2f(p + 2), &a[b], sumi) : lmz_block_sym(h2f(p), a[b].d, sumi);
     }
     return acc;
 }
 
-float lmz_dot_q4_1_avx2(int64_t k, const void *w, const void *x) {
-    const uint8_t *p = w;
-    const lmz_act32 *a = x;
-    float acc = 0.0f;
-    for (int64_t b = 0; b < k / 32; b++, p += 20) {
-        int32_t s = hsum_i32(madd_u8(unpack_nibbles(p + 4), load_q(a[b].q)));
-        acc += lmz_block_affine(lmz_fp16_to_f32(lmz_read_u16le(p)), lmz_fp16_to_f32(lmz_read_u16le(p + 2)), &a[b], s);
+static inline void dotn_block32(enum block32 kind, int64_t k, const uint8_t *w, const uint8_t *acts, size_t stride,
+                                int n, float *out, size_t os) {
+    int t = 0;
+    for (; t + 4 <= n; t += 4) {
+        const lmz_act32 *a[4];
+        float lanes[4];
+        for (int i = 0; i < 4; i++) a[i] = (const lmz_act32 *)(acts + (size_t)(t + i) * stride);
+        dotn4_block32(kind, k, w, a, lanes);
+        for (int i = 0; i < 4; i++) out[(size_t)(t + i) * os] = lanes[i];
     }
-    return acc;
+    for (; t < n; t++) out[(size_t)t * os] = dot1_block32(kind, k, w, (const lmz_act32 *)(acts + (size_t)t * stride));
 }
 
-float lmz_dot_q5_0_avx2(int64_t k, const void *w, const void *x) {
-    const uint8_t *p = w;
-    const lmz_act32 *a = x;
-    float acc = 0.0f;
-    for (int64_t b = 0; b < k / 32; b++, p += 22) {
-        __m256i q = _mm256_or_si256(unpack_nibbles(p + 6), fifth_bits(lmz_read_u32le(p + 2)));
-        q = _mm256_sub_epi8(q, _mm256_set1_epi8(16));
-        acc += lmz_block_sym(lmz_fp16_to_f32(lmz_read_u16le(p)), a[b].d, hsum_i32(madd_s8(q, load_q(a[b].q))));
-    }
-    return acc;
+void lmz_dotn_q4_0_avx2(int64_t k, const void *w, const uint8_t *acts, size_t stride, int n, float *out, size_t os) {
+    dotn_block32(BLOCK_Q4_0, k, w, acts, stride, n, out, os);
+}
+void lmz_dotn_q4_1_avx2(int64_t k, const void *w, const uint8_t *acts, size_t stride, int n, float *out, size_t os) {
+    dotn_block32(BLOCK_Q4_1, k, w, acts, stride, n, out, os);
+}
+void lmz_dotn_q5_0_avx2(int64_t k, const void *w, const uint8_t *acts, size_t stride, int n, float *out, size_t os) {
+    dotn_block32(BLOCK_Q5_0, k, w, acts, stride, n, out, os);
+}
+void lmz_dotn_q8_0_avx2(int64_t k, const void *w, const uint8_t *acts, size_t stride, int n, float *out, size_t os) {
+    dotn_block32(BLOCK_Q8_0, k, w, acts, stride, n, out, os);
 }
 
-float lmz_dot_q8_0_avx2(int64_t k, const void *w, const void *x) {
-    const uint8_t *p = w;
-    const lmz_act32 *a = x;
-    float acc = 0.0f;
-    for (int64_t b = 0; b < k / 32; b++, p += 34) {
-        __m256i q = _mm256_loadu_si256((const __m256i *)(p + 2));
-        acc += lmz_block_sym(lmz_fp16_to_f32(lmz_read_u16le(p)), a[b].d, hsum_i32(madd_s8(q, load_q(a[b].q))));
-    }
-    return acc;
-}
+float lmz_dot_q4_0_avx2(int64_t k, const void *w, const void *x) { return dot1_block32(BLOCK_Q4_0, k, w, x); }
+
+float lmz_dot_q4_1_avx2(int64_t k, const void *w, const void *x) { return dot1_block32(BLOCK_Q4_1, k, w, x); }
+
+float lmz_dot_q5_0_avx2(int64_t k, const void *w, const void *x) { return dot1_block32(BLOCK_Q5_0, k, w, x); }
+
+float lmz_dot_q8_0_avx2(int64_t k, const void *w, const void *x) { return dot1_block32(BLOCK_Q8_0, k, w, x); }
 
 float lmz_dot_q4_k_avx2(int64_t k, const void *w, const void *x) {
     const uint8_t *p = w;
@@ -114,7 +165,7 @@ float lmz_dot_q4_k_avx2(int64_t k, const void *w, const void *x) {
             sumv = _mm256_add_epi32(sumv, _mm256_mullo_epi32(s1, _mm256_set1_epi32(sc1)));
             summ += m0 * (a[b].bsums[4 * c] + a[b].bsums[4 * c + 1]) + m1 * (a[b].bsums[4 * c + 2] + a[b].bsums[4 * c + 3]);
         }
-        acc += lmz_block_kquant(lmz_fp16_to_f32(lmz_read_u16le(p)), lmz_fp16_to_f32(lmz_read_u16le(p + 2)), a[b].d,
+        acc += lmz_block_kquant(h2f(p), h2f(p + 2), a[b].d,
                                 hsum_i32(sumv), summ);
     }
     return acc;
@@ -149,7 +200,7 @@ float lmz_dot_q6_k_avx2(int64_t k, const void *w, const void *x) {
                 sumv = _mm256_add_epi32(sumv, _mm256_madd_epi16(prod16, scales));
             }
         }
-        acc += lmz_block_sym(lmz_fp16_to_f32(lmz_read_u16le(p + 208)), a[b].d, hsum_i32(sumv));
+        acc += lmz_block_sym(h2f(p + 208), a[b].d, hsum_i32(sumv));
     }
     return acc;
 }

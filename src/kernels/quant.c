@@ -276,3 +276,25 @@ lmz_dot_fn lmz_dot_for(uint32_t weight_type) {
     default: return NULL;
     }
 }
+
+void lmz_dotn(uint32_t weight_type, int64_t k, const void *w_row, const uint8_t *acts, size_t act_stride, int n_tok,
+              float *out, size_t out_stride) {
+#if defined(__x86_64__)
+    if (lmz_isa_current() >= LMZ_ISA_AVX2) {
+        lmz_dotn_fn fn = NULL;
+        switch (weight_type) {
+        case LMZ_Q4_0: fn = lmz_dotn_q4_0_avx2; break;
+        case LMZ_Q4_1: fn = lmz_dotn_q4_1_avx2; break;
+        case LMZ_Q5_0: fn = lmz_dotn_q5_0_avx2; break;
+        case LMZ_Q8_0: fn = lmz_dotn_q8_0_avx2; break;
+        default: break;
+        }
+        if (fn) {
+            fn(k, w_row, acts, act_stride, n_tok, out, out_stride);
+            return;
+        }
+    }
+#endif
+    lmz_dot_fn dot = lmz_dot_for(weight_type);
+    for (int t = 0; t < n_tok; t++) out[(size_t)t * out_stride] = dot(k, w_row, acts + (size_t)t * act_stride);
+}

@@ -50,6 +50,11 @@ void lmz_dequantize_row(uint32_t type, const void *row, int64_t k, float *out);
 
 /* One dot product: weight row (K elements, stored type) · quantized activation row. */
 typedef float (*lmz_dot_fn)(int64_t k, const void *w_row, const void *act_row);
+/* One weight row against N_TOK activation rows (ACT_STRIDE bytes apart):
+ * out[t * out_stride] = dot(w_row, acts + t * act_stride). Same bits as N_TOK calls of the
+ * single dot; SIMD versions unpack each weight block once for several tokens. */
+typedef void (*lmz_dotn_fn)(int64_t k, const void *w_row, const uint8_t *acts, size_t act_stride, int n_tok,
+                            float *out, size_t out_stride);
 
 /* Instruction-set levels; every level gives bit-identical results. */
 enum lmz_isa { LMZ_ISA_SCALAR = 0, LMZ_ISA_AVX2 = 1, LMZ_ISA_AVX512 = 2 };
@@ -59,6 +64,10 @@ enum lmz_isa lmz_isa_current(void);
 void lmz_isa_set(enum lmz_isa isa);   /* clamped to what the CPU supports */
 const char *lmz_isa_name(enum lmz_isa isa);
 lmz_dot_fn lmz_dot_for(uint32_t weight_type);
+/* The multi-token kernel for this type and ISA (a loop over lmz_dot_for() where no
+ * specialized kernel exists). */
+void lmz_dotn(uint32_t weight_type, int64_t k, const void *w_row, const uint8_t *acts, size_t act_stride, int n_tok,
+              float *out, size_t out_stride);
 
 /* Scalar reference dot products (kernels/dot_scalar.c). */
 float lmz_dot_f32_scalar(int64_t k, const void *w, const void *x);
@@ -73,7 +82,13 @@ float lmz_dot_q4_k_scalar(int64_t k, const void *w, const void *x);
 float lmz_dot_q5_k_scalar(int64_t k, const void *w, const void *x);
 float lmz_dot_q6_k_scalar(int64_t k, const void *w, const void *x);
 
-/* AVX2 dot products (kernels/dot_avx2.c); NULL entries fall back to scalar. */
+/* AVX2 multi-token kernels for the 32-element block types (kernels/dot_avx2.c). */
+void lmz_dotn_q4_0_avx2(int64_t k, const void *w, const uint8_t *acts, size_t stride, int n, float *out, size_t os);
+void lmz_dotn_q4_1_avx2(int64_t k, const void *w, const uint8_t *acts, size_t stride, int n, float *out, size_t os);
+void lmz_dotn_q5_0_avx2(int64_t k, const void *w, const uint8_t *acts, size_t stride, int n, float *out, size_t os);
+void lmz_dotn_q8_0_avx2(int64_t k, const void *w, const uint8_t *acts, size_t stride, int n, float *out, size_t os);
+
+/* AVX2 single-token dot products (kernels/dot_avx2.c). */
 float lmz_dot_f32_avx2(int64_t k, const void *w, const void *x);
 float lmz_dot_f16_avx2(int64_t k, const void *w, const void *x);
 float lmz_dot_q4_0_avx2(int64_t k, const void *w, const void *x);

@@ -136,17 +136,11 @@ static void matmul_worker(void *p, int ith, int nth) {
     matmul_task *t = p;
     const lmz_weight *w = t->w;
     size_t stride = lmz_act_row_bytes(w->type, w->k);
-    lmz_dot_fn dot = lmz_dot_for(w->type);
     long r0, r1;
     lmz_split_range(w->n, ROW_GRAIN, ith, nth, &r0, &r1);
-    for (long rb = r0; rb < r1; rb += ROW_GRAIN) {
-        long re = rb + ROW_GRAIN < r1 ? rb + ROW_GRAIN : r1;
-        for (int tok = 0; tok < t->n_tok; tok++) {
-            const uint8_t *a = t->c->act + tok * stride;
-            float *y = t->y + tok * t->ldy;
-            for (long r = rb; r < re; r++) y[r] = dot(w->k, (const uint8_t *)w->data + r * w->row_bytes, a);
-        }
-    }
+    for (long r = r0; r < r1; r++)
+        lmz_dotn(w->type, w->k, (const uint8_t *)w->data + r * w->row_bytes, t->c->act, stride, t->n_tok, t->y + r,
+                 (size_t)t->ldy);
 }
 
 /* y[tok][0..w->n) = W x[tok] for N_TOK rows of x (each w->k wide); rows of y are LDY apart. */
