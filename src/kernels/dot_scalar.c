@@ -27,34 +27,32 @@ float lmz_dot_bf16_scalar(int64_t k, const void *w, const void *x) {
     return lmz_lanes_combine(lane);
 }
 
-/* Unpacks the 32 nibbles of a Q4_0/Q4_1/Q5_x block: element j in the low nibble of byte j,
- * element j+16 in the high nibble. */
-static void unpack_nibbles(const uint8_t *qs, int q[32]) {
-    for (int j = 0; j < 16; j++) {
-        q[j] = qs[j] & 0x0f;
-        q[j + 16] = qs[j] >> 4;
-    }
-}
-
-static void add_fifth_bits(uint32_t qh, int q[32]) {
-    for (int j = 0; j < 32; j++) q[j] |= (int)((qh >> j) & 1) << 4;
-}
-
-static int32_t int_dot32(const int q[32], int offset, const int8_t *x) {
+/* Integer sum of a 32-element nibble block with activations: element j is the low nibble
+ * of byte j, element j+16 the high nibble; BIAS is subtracted from every weight. */
+static int32_t nibble_dot(const uint8_t *qs, int bias, const int8_t *x) {
     int32_t s = 0;
-    for (int j = 0; j < 32; j++) s += (q[j] - offset) * x[j];
+    for (int j = 0; j < 16; j++) s += ((qs[j] & 0x0f) - bias) * x[j] + ((qs[j] >> 4) - bias) * x[j + 16];
     return s;
 }
+
+/* The same with a fifth bit per element from QH (bit j for element j). */
+static int32_t nibble5_dot(const uint8_t *qs, uint32_t qh, int bias, const int8_t *x) {
+    int32_t s = 0;
+    for (int j = 0; j < 16; j++) {
+        int lo = (qs[j] & 0x0f) | (int)((qh >> j) & 1) << 4;
+        int hi = (qs[j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4;
+        s += (lo - bias) * x[j] + (hi - bias) * x[j + 16];
+    }
+    return s;
+}
+
+static float fp16_at(const uint8_t *p) { return lmz_fp16_to_f32(lmz_read_u16le(p)); }
 
 float lmz_dot_q4_0_scalar(int64_t k, const void *w, const void *x) {
     const uint8_t *p = w;
     const lmz_act32 *a = x;
     float acc = 0.0f;
-    for (int64_t b = 0; b < k / 32; b++, p += 18) {
-        int q[32];
-        unpack_nibbles(p + 2, q);
-        acc += lmz_block_sym(lmz_fp16_to_f32(lmz_read_u16le(p)), a[b].d, int_dot32(q, 8, a[b].q));
-    }
+    for (int64_t b = 0; b < k / 32; b++, p += 18) acc += lmz_block_sym(fp16_at(p), a[b].d, nibble_dot(p + 2, 8, a[b].q));
     return acc;
 }
 
@@ -62,12 +60,8 @@ float lmz_dot_q4_1_scalar(int64_t k, const void *w, const void *x) {
     const uint8_t *p = w;
     const lmz_act32 *a = x;
     float acc = 0.0f;
-    for (int64_t b = 0; b < k / 32; b++, p += 20) {
-        int q[32];
-        unpack_nibbles(p + 4, q);
-        acc += lmz_block_affine(lmz_fp16_to_f32(lmz_read_u16le(p)), lmz_fp16_to_f32(lmz_read_u16le(p + 2)), &a[b],
-                                int_dot32(q, 0, a[b].q));
-    }
+    for (int64_t b = 0; b < k / 32; b++, p += 20)
+        acc += lmz_block_affine(fp16_at(p), fp16_at(p + 2), &a[b], nibble_dot(p + 4, 0, a[b].q));
     return acc;
 }
 
@@ -75,12 +69,8 @@ float lmz_dot_q5_0_scalar(int64_t k, const void *w, const void *x) {
     const uint8_t *p = w;
     const lmz_act32 *a = x;
     float acc = 0.0f;
-    for (int64_t b = 0; b < k / 32; b++, p += 22) {
-        int q[32];
-        unpack_nibbles(p + 6, q);
-        add_fifth_bits(lmz_read_u32le(p + 2), q);
-        acc += lmz_block_sym(lmz_fp16_to_f32(lmz_read_u16le(p)), a[b].d, int_dot32(q, 16, a[b].q));
-    }
+    for (int64_t b = 0; b < k / 32; b++, p += 22)
+        acc += lmz_block_sym(fp16_at(p), a[b].d, nibble5_dot(p + 6, lmz_read_u32le(p + 2), 16, a[b].q));
     return acc;
 }
 
@@ -88,13 +78,8 @@ float lmz_dot_q5_1_scalar(int64_t k, const void *w, const void *x) {
     const uint8_t *p = w;
     const lmz_act32 *a = x;
     float acc = 0.0f;
-    for (int64_t b = 0; b < k / 32; b++, p += 24) {
-        int q[32];
-        unpack_nibbles(p + 8, q);
-        add_fifth_bits(lmz_read_u32le(p + 4), q);
-        acc += lmz_block_affine(lmz_fp16_to_f32(lmz_read_u16le(p)), lmz_fp16_to_f32(lmz_read_u16le(p + 2)), &a[b],
-                                int_dot32(q, 0, a[b].q));
-    }
+    for (int64_t b = 0; b < k / 32; b++, p += 24)
+        acc += lmz_block_affine(fp16_at(p), fp16_at(p + 2), &a[b], nibble5_dot(p + 8, lmz_read_u32le(p + 4), 0, a[b].q));
     return acc;
 }
 
@@ -105,7 +90,7 @@ float lmz_dot_q8_0_scalar(int64_t k, const void *w, const void *x) {
     for (int64_t b = 0; b < k / 32; b++, p += 34) {
         int32_t s = 0;
         for (int j = 0; j < 32; j++) s += (int8_t)p[2 + j] * a[b].q[j];
-        acc += lmz_block_sym(lmz_fp16_to_f32(lmz_read_u16le(p)), a[b].d, s);
+        acc += lmz_block_sym(fp16_at(p), a[b].d, s);
     }
     return acc;
 }
@@ -128,7 +113,7 @@ static float dot_q45_k(int64_t k, const uint8_t *p, const lmz_act256 *a, bool fi
             sumi += sc * s;
             summ += m * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
         }
-        acc += lmz_block_kquant(lmz_fp16_to_f32(lmz_read_u16le(p)), lmz_fp16_to_f32(lmz_read_u16le(p + 2)), a[b].d,
+        acc += lmz_block_kquant(fp16_at(p), fp16_at(p + 2), a[b].d,
                                 sumi, summ);
     }
     return acc;
@@ -156,7 +141,7 @@ float lmz_dot_q6_k_scalar(int64_t k, const void *w, const void *x) {
             }
             sumi += sc[g] * s;
         }
-        acc += lmz_block_sym(lmz_fp16_to_f32(lmz_read_u16le(p + 208)), a[b].d, sumi);
+        acc += lmz_block_sym(fp16_at(p + 208), a[b].d, sumi);
     }
     return acc;
 }

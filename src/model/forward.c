@@ -17,7 +17,8 @@
 #include "../util/mathfn.h"
 #include "model.h"
 
-#define MAX_UBATCH 64   /* tokens per internal batch: sized so quantized activations stay in L2 */
+#define MAX_UBATCH 512  /* tokens per internal batch (bounds the scratch buffers) */
+#define TOKEN_TILE 64   /* tokens per matmul pass: their quantized activations stay in L2 */
 #define ROW_GRAIN 16    /* weight rows per work unit */
 
 struct lmz_ctx {
@@ -138,9 +139,12 @@ static void matmul_worker(void *p, int ith, int nth) {
     size_t stride = lmz_act_row_bytes(w->type, w->k);
     long r0, r1;
     lmz_split_range(w->n, ROW_GRAIN, ith, nth, &r0, &r1);
-    for (long r = r0; r < r1; r++)
-        lmz_dotn(w->type, w->k, (const uint8_t *)w->data + r * w->row_bytes, t->c->act, stride, t->n_tok, t->y + r,
-                 (size_t)t->ldy);
+    for (int t0 = 0; t0 < t->n_tok; t0 += TOKEN_TILE) {
+        int nt = t->n_tok - t0 < TOKEN_TILE ? t->n_tok - t0 : TOKEN_TILE;
+        for (long r = r0; r < r1; r++)
+            lmz_dotn(w->type, w->k, (const uint8_t *)w->data + r * w->row_bytes, t->c->act + t0 * stride, stride, nt,
+                     t->y + (size_t)t0 * t->ldy + r, (size_t)t->ldy);
+    }
 }
 
 /* y[tok][0..w->n) = W x[tok] for N_TOK rows of x (each w->k wide); rows of y are LDY apart. */

@@ -1,6 +1,7 @@
 /* threadpool.c — workers spin briefly on a generation counter (a decode step issues a
  * few hundred small parallel loops, so sleeping between them would cost more than the
- * work), then fall back to a condition variable when idle. */
+ * work), then fall back to a condition variable when idle. With more threads than CPUs
+ * nobody spins: a spinning thread would take the CPU from the one it waits for. */
 #include "threadpool.h"
 
 #include <pthread.h>
@@ -8,6 +9,7 @@
 #include <stdbool.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "../util/error.h"
 
@@ -21,6 +23,7 @@ struct lmz_pool {
     atomic_uint generation;     /* bumped once per lmz_pool_run */
     atomic_int pending;         /* workers still running the current task */
     atomic_bool stop;
+    int spin_limit;             /* busy-wait iterations before sleeping or yielding */
     lmz_task_fn fn;
     void *ctx;
 };
@@ -46,7 +49,7 @@ static void *worker_main(void *p) {
         int spins = 0;
         while (atomic_load_explicit(&pool->generation, memory_order_acquire) == seen &&
                !atomic_load(&pool->stop)) {
-            if (++spins < SPIN_ITERATIONS) {
+            if (++spins < pool->spin_limit) {
                 cpu_relax();
                 continue;
             }
@@ -67,6 +70,8 @@ lmz_pool *lmz_pool_create(int n_threads) {
     lmz_pool *pool = lmz_calloc(1, sizeof *pool);
     if (!pool) return NULL;
     pool->n = n_threads;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    pool->spin_limit = cpus > 0 && n_threads > cpus ? 0 : SPIN_ITERATIONS;
     pthread_mutex_init(&pool->mutex, NULL);
     pthread_cond_init(&pool->wake, NULL);
     pool->threads = lmz_calloc((size_t)n_threads, sizeof(pthread_t));
@@ -117,7 +122,7 @@ void lmz_pool_run(lmz_pool *pool, lmz_task_fn fn, void *ctx) {
     fn(ctx, 0, pool->n);
     /* Spin, then yield: with more threads than cores the stragglers need our core. */
     for (int spins = 0; atomic_load_explicit(&pool->pending, memory_order_acquire) > 0; spins++) {
-        if (spins < SPIN_ITERATIONS) cpu_relax();
+        if (spins < pool->spin_limit) cpu_relax();
         else sched_yield();
     }
 }
