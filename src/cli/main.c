@@ -16,6 +16,10 @@ static const char usage[] =
     "  lmz perplexity [FILE]           bits per token and per byte (ideal lossless size)\n"
     "  lmz speed                       prompt-processing and decode tokens/s\n"
     "\n"
+    "generation:\n"
+    "  lmz generate [--chat] [FILE|--text T|--prompts FILE]\n"
+    "                                  continue a prompt or answer it (greedy or seeded sampling)\n"
+    "\n"
     "common options:\n"
     "  -m MODEL      GGUF model (default: SmolLM2-135M-Instruct, fetched by `make`;\n"
     "                $LMZ_MODEL overrides the default)\n"
@@ -36,6 +40,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "logits")) return cmd_logits(argc, argv);
     if (!strcmp(cmd, "perplexity")) return cmd_perplexity(argc, argv);
     if (!strcmp(cmd, "speed")) return cmd_speed(argc, argv);
+    if (!strcmp(cmd, "generate")) return cmd_generate(argc, argv);
     cli_error("unknown command '%s' (see lmz --help)", cmd);
     return 2;
 }
