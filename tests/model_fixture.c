@@ -61,3 +61,11 @@ lmz_tokenizer *test_tokenizer(const char *name) {
     int i = slot(name);
     return i < 0 ? NULL : cache[i].tok;
 }
+
+lmz_model *test_model_optional(const char *name) {
+    if (!test_model_path(name)) {
+        test_skip("model %s is not downloaded (`make models-all` fetches it)", name);
+        return NULL;
+    }
+    return test_model(name);
+}

@@ -10,7 +10,7 @@
 #define MAX_TESTS 1024
 static struct { const char *name; test_fn fn; } tests[MAX_TESTS];
 static int n_tests;
-static int current_failed;
+static int current_failed, current_skipped;
 
 void test_register(const char *name, test_fn fn) {
     if (n_tests == MAX_TESTS) {
@@ -34,6 +34,16 @@ void test_fail(const char *file, int line, const char *fmt, ...) {
 
 int test_failed(void) { return current_failed; }
 
+void test_skip(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stdout, "    skipped: ");
+    vfprintf(stdout, fmt, ap);
+    fprintf(stdout, "\n");
+    va_end(ap);
+    current_skipped = 1;
+}
+
 const char *test_data_dir(void) {
     const char *d = getenv("LMZ_DATA");
     return d && *d ? d : "../shared/data";
@@ -44,6 +54,7 @@ const char *test_model_path(const char *name) {
     const char *file = NULL;
     if (!strcmp(name, "smollm2")) file = "SmolLM2-135M-Instruct.Q4_1.gguf";
     else if (!strcmp(name, "gemma3")) file = "gemma-3-270m-q4_k_m.gguf";
+    else if (!strcmp(name, "qwen25coder")) file = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf";
     if (!file) return NULL;
     const char *cache = getenv("LMZ_CACHE");
     if (cache && *cache) snprintf(path, sizeof path, "%s/models/%s", cache, file);
@@ -83,22 +94,26 @@ static int by_name(const void *a, const void *b) {
 int main(int argc, char **argv) {
     const char *filter = argc > 1 ? argv[1] : NULL;
     qsort(tests, n_tests, sizeof tests[0], by_name);
-    int passed = 0, failed = 0;
+    int passed = 0, failed = 0, skipped = 0;
     for (int i = 0; i < n_tests; i++) {
         if (filter && !strstr(tests[i].name, filter)) continue;
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         current_failed = 0;
+        current_skipped = 0;
         fprintf(stdout, "  %s ...\n", tests[i].name);
         fflush(stdout);
         tests[i].fn();
         clock_gettime(CLOCK_MONOTONIC, &t1);
         double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
-        fprintf(stdout, "%s %s (%.2fs)\n", current_failed ? "FAIL" : "ok  ", tests[i].name, s);
+        const char *verdict = current_failed ? "FAIL" : current_skipped ? "skip" : "ok  ";
+        fprintf(stdout, "%s %s (%.2fs)\n", verdict, tests[i].name, s);
         fflush(stdout);
         if (current_failed) failed++;
+        else if (current_skipped) skipped++;
         else passed++;
     }
-    printf("%d passed, %d failed\n", passed, failed);
+    if (skipped) printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+    else printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

@@ -11,6 +11,8 @@ typedef void (*test_fn)(void);
 void test_register(const char *name, test_fn fn);
 void test_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int test_failed(void);
+/* Marks the running test as skipped (say why); it then counts neither as passed nor failed. */
+void test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Paths: the shared data folder and the default model (both resolved from the environment). */
 const char *test_data_dir(void);         /* $LMZ_DATA or ../shared/data */
