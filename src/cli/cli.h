@@ -45,5 +45,6 @@ int cmd_logits(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);
 int cmd_speed(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
+int cmd_compress(int argc, char **argv);
 
 #endif

@@ -1,13 +1,18 @@
 /* main.c — the lmz command line: dispatches to the subcommands. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
 static const char usage[] =
     "lmz — text compression with a language model\n"
     "\n"
-    "usage: lmz COMMAND [options]\n"
+    "usage: lmz [options] [FILE...]       compress / decompress (-d) / test (-t) / list (-l)\n"
+    "       lmz COMMAND [options]\n"
+    "\n"
+    "  lmz FILE                        writes FILE.lmz (see `lmz --help` for all options)\n"
+    "  lmz -d FILE.lmz                 writes FILE\n"
     "\n"
     "inspection commands:\n"
     "  lmz model info [MODEL.gguf]     architecture, sizes, tensor types and metadata\n"
@@ -30,10 +35,15 @@ static const char usage[] =
     "  -h, --help    help for a command\n";
 
 int main(int argc, char **argv) {
-    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
-        fputs(usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+    if (argc >= 2 && !strcmp(argv[1], "help")) {
+        fputs(usage, stdout);
+        return 0;
     }
+    if (argc < 2 && isatty(0)) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    if (argc < 2) return cmd_compress(argc, argv);
     const char *cmd = argv[1];
     if (!strcmp(cmd, "model")) return cmd_model(argc, argv);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc, argv);
@@ -41,6 +51,5 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "perplexity")) return cmd_perplexity(argc, argv);
     if (!strcmp(cmd, "speed")) return cmd_speed(argc, argv);
     if (!strcmp(cmd, "generate")) return cmd_generate(argc, argv);
-    cli_error("unknown command '%s' (see lmz --help)", cmd);
-    return 2;
+    return cmd_compress(argc, argv);
 }

@@ -107,6 +107,7 @@ void lmz_ctx_free(lmz_ctx *c) {
 
 int lmz_ctx_n_ctx(const lmz_ctx *c) { return c->n_ctx; }
 const lmz_model *lmz_ctx_model(const lmz_ctx *c) { return c->m; }
+lmz_pool *lmz_ctx_pool(lmz_ctx *c) { return c->pool; }
 void lmz_ctx_reset_seq(lmz_ctx *c, int seq) { c->seq_len[seq] = 0; }
 int lmz_ctx_seq_len(const lmz_ctx *c, int seq) { return c->seq_len[seq]; }
 

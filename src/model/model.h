@@ -67,6 +67,8 @@ lmz_ctx *lmz_ctx_create(const lmz_model *m, int n_ctx, int n_seq, int n_threads)
 void lmz_ctx_free(lmz_ctx *c);
 int lmz_ctx_n_ctx(const lmz_ctx *c);
 const lmz_model *lmz_ctx_model(const lmz_ctx *c);
+/* The context's thread pool, for callers that parallelize their own per-sequence work. */
+struct lmz_pool *lmz_ctx_pool(lmz_ctx *c);
 /* Forgets the cached positions of a sequence. */
 void lmz_ctx_reset_seq(lmz_ctx *c, int seq);
 int lmz_ctx_seq_len(const lmz_ctx *c, int seq);

@@ -1,0 +1,480 @@
+/* cmd_compress.c — `lmz [options] FILE...`: compress, decompress (-d), test (-t) and list (-l),
+ * in the conventions of zstd and xz. Output goes to a temporary file that is renamed into
+ * place only after success, so a failure never leaves a partial file or touches the input. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../codec/codec.h"
+#include "../model/fingerprint.h"
+#include "../util/error.h"
+#include "cli.h"
+
+static const char usage[] =
+    "usage: lmz [options] [FILE...]\n"
+    "  Compresses each FILE to FILE.lmz (keeping FILE), or with -d decompresses FILE.lmz to FILE.\n"
+    "  With no FILE, or FILE '-', reads standard input and writes standard output.\n"
+    "\n"
+    "  -d, --decompress   decompress\n"
+    "  -t, --test         decompress in memory and verify every checksum; write nothing\n"
+    "  -l, --list         show sizes, ratio, bits/byte, model and chunks of archives\n"
+    "  -c, --stdout       write to standard output\n"
+    "  -o FILE            write to FILE (one input only)\n"
+    "  -f, --force        overwrite existing output files\n"
+    "  --rm               remove each input after it was processed successfully\n"
+    "  -k, --keep         keep inputs (the default)\n"
+    "  -m MODEL           GGUF model (default: SmolLM2-135M-Instruct; $LMZ_MODEL overrides);\n"
+    "                     decompression needs the model the archive was made with\n"
+    "  --context FILE     condition on FILE's text, which the receiver also has (not stored)\n"
+    "  --prompt TEXT      the same with TEXT, e.g. the prompt a response answers\n"
+    "  -T N               threads (default 2); the archive is identical for any N\n"
+    "  --chunk BYTES      input bytes per independent chunk (default 4096)\n"
+    "  -v, --verbose      print statistics;  -q, --quiet: print nothing but errors\n"
+    "  -h, --help         this help\n"
+    "\n"
+    "  Other commands: lmz model info, lmz tokenize, lmz logits, lmz perplexity, lmz generate,\n"
+    "  lmz speed (see `lmz help`).\n";
+
+enum mode { MODE_COMPRESS, MODE_DECOMPRESS, MODE_TEST, MODE_LIST };
+
+typedef struct {
+    enum mode mode;
+    bool to_stdout, force, rm, verbose, quiet;
+    const char *out_path, *model_path, *context_path, *prompt;
+    int threads, chunk_bytes;
+    const char **files;
+    int n_files;
+} options;
+
+/* ---------------- small I/O helpers ---------------- */
+
+static long read_file_fn(void *ctx, uint8_t *buf, size_t len) {
+    FILE *f = ctx;
+    size_t got = fread(buf, 1, len, f);
+    if (got < len && ferror(f)) return lmz_fail("read error: %s", strerror(errno));
+    return (long)got;
+}
+
+static int write_file_fn(void *ctx, const uint8_t *data, size_t len) {
+    FILE *f = ctx;
+    if (len && fwrite(data, 1, len, f) != len)
+        return lmz_fail("write error: %s", errno == ENOSPC ? "no space left on the device" : strerror(errno));
+    return 0;
+}
+
+static int sink_fn(void *ctx, const void *data, size_t len) { return write_file_fn(ctx, data, len); }
+
+/* Whole file (or stdin) in memory: mmap for regular files. */
+typedef struct {
+    uint8_t *data;
+    size_t len;
+    bool mapped;
+} blob;
+
+static int load_blob(const char *path, blob *b) {
+    memset(b, 0, sizeof *b);
+    if (path) {
+        int fd = open(path, O_RDONLY);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) != 0) {
+            if (fd >= 0) close(fd);
+            return lmz_fail("%s: %s", path, strerror(errno));
+        }
+        if (S_ISREG(st.st_mode)) {
+            b->len = (size_t)st.st_size;
+            if (b->len) {
+                void *p = mmap(NULL, b->len, PROT_READ, MAP_PRIVATE, fd, 0);
+                if (p == MAP_FAILED) {
+                    close(fd);
+                    return lmz_fail("%s: cannot map: %s", path, strerror(errno));
+                }
+                b->data = p;
+                b->mapped = true;
+            }
+            close(fd);
+            return 0;
+        }
+        close(fd);
+    }
+    FILE *f = path ? fopen(path, "rb") : stdin;
+    if (!f) return lmz_fail("%s: %s", path, strerror(errno));
+    size_t cap = 1 << 16;
+    b->data = malloc(cap);
+    for (;;) {
+        if (!b->data) return lmz_fail("out of memory reading %s", path ? path : "standard input");
+        size_t got = fread(b->data + b->len, 1, cap - b->len, f);
+        b->len += got;
+        if (b->len < cap) break;
+        cap *= 2;
+        uint8_t *nb = realloc(b->data, cap);
+        if (!nb) free(b->data);
+        b->data = nb;
+    }
+    int err = ferror(f);
+    if (path) fclose(f);
+    if (err) return lmz_fail("read error on %s", path ? path : "standard input");
+    return 0;
+}
+
+static void free_blob(blob *b) {
+    if (b->mapped) munmap(b->data, b->len);
+    else free(b->data);
+    memset(b, 0, sizeof *b);
+}
+
+/* An output file created as a temporary beside its final name. */
+typedef struct {
+    FILE *f;
+    char final_path[4096], tmp_path[4200];
+    bool is_stdout;
+} output;
+
+static int open_output(const options *o, const char *final_path, output *out) {
+    memset(out, 0, sizeof *out);
+    if (!final_path) {
+        out->f = stdout;
+        out->is_stdout = true;
+        return 0;
+    }
+    snprintf(out->final_path, sizeof out->final_path, "%s", final_path);
+    struct stat st;
+    if (!o->force && stat(final_path, &st) == 0)
+        return lmz_fail("%s already exists; use -f to overwrite it", final_path);
+    snprintf(out->tmp_path, sizeof out->tmp_path, "%s.lmz-tmp-XXXXXX", final_path);
+    int fd = mkstemp(out->tmp_path);
+    if (fd < 0) return lmz_fail("cannot create a file beside %s: %s", final_path, strerror(errno));
+    out->f = fdopen(fd, "wb");
+    if (!out->f) {
+        close(fd);
+        remove(out->tmp_path);
+        return lmz_fail("cannot open %s: %s", out->tmp_path, strerror(errno));
+    }
+    return 0;
+}
+
+/* Finishes the output: flush, sync, rename into place (or discard it when !ok). */
+static int close_output(output *out, bool ok, mode_t mode) {
+    if (out->is_stdout) {
+        if (fflush(stdout) != 0 && ok) return lmz_fail("write error on standard output: %s", strerror(errno));
+        return ok ? 0 : -1;
+    }
+    bool flushed = fflush(out->f) == 0 && fsync(fileno(out->f)) == 0;
+    int saved = errno;
+    bool closed = fclose(out->f) == 0;
+    if (ok && (!flushed || !closed)) {
+        remove(out->tmp_path);
+        return lmz_fail("write error on %s: %s", out->final_path,
+                        saved == ENOSPC ? "no space left on the device" : strerror(saved));
+    }
+    if (!ok) {
+        remove(out->tmp_path);
+        return -1;
+    }
+    chmod(out->tmp_path, mode & 0777);
+    if (rename(out->tmp_path, out->final_path) != 0) {
+        remove(out->tmp_path);
+        return lmz_fail("cannot rename into %s: %s", out->final_path, strerror(errno));
+    }
+    return 0;
+}
+
+/* ---------------- progress ---------------- */
+
+typedef struct {
+    const options *o;
+    uint64_t total;       /* input size if known, else 0 */
+    double t0;
+    bool tty;
+} progress_state;
+
+static double now_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static void show_progress(void *p, uint64_t done, const lmz_codec_stats *st) {
+    progress_state *ps = p;
+    if (!ps->tty || ps->o->quiet) return;
+    double el = now_seconds() - ps->t0, speed = el > 0 ? (double)done / el : 0;
+    fprintf(stderr, "\r%8.1f KiB", (double)done / 1024);
+    if (ps->o->mode == MODE_COMPRESS && st->input_bytes)
+        fprintf(stderr, "  %.3f bits/byte", 8.0 * (double)st->output_bytes / (double)st->input_bytes);
+    fprintf(stderr, "  %.1f KiB/s", speed / 1024);
+    if (ps->total && speed > 0 && done < ps->total) {
+        double eta = (double)(ps->total - done) / speed;
+        fprintf(stderr, "  ETA %d:%02d", (int)eta / 60, (int)eta % 60);
+    }
+    fprintf(stderr, "   ");
+}
+
+/* ---------------- model ---------------- */
+
+typedef struct {
+    lmz_model *model;
+    lmz_tokenizer *tok;
+    uint8_t sha[32];
+} loaded_model;
+
+static int load_model(const options *o, loaded_model *lm) {
+    cli_opts co = {0};
+    co.model_path = o->model_path;
+    if (cli_load(&co, &lm->model, &lm->tok)) return -1;
+    lmz_model_fingerprint(lm->model, lm->sha);
+    return 0;
+}
+
+static int make_codec(const options *o, const loaded_model *lm, lmz_codec *codec) {
+    blob ctx = {0};
+    const uint8_t *context = NULL;
+    size_t context_len = 0;
+    if (o->context_path) {
+        if (load_blob(o->context_path, &ctx)) return -1;
+        context = ctx.data;
+        context_len = ctx.len;
+    } else if (o->prompt) {
+        context = (const uint8_t *)o->prompt;
+        context_len = strlen(o->prompt);
+    }
+    int rc = lmz_codec_init(codec, lm->model, lm->tok, lm->sha, context, context_len, o->threads, o->chunk_bytes, 0, 0);
+    free_blob(&ctx);
+    return rc;
+}
+
+/* ---------------- one file ---------------- */
+
+static bool has_suffix(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n > k && !strcmp(s + n - k, suffix);
+}
+
+/* The output path for INPUT (NULL input: stdin), or NULL for stdout. */
+static int output_path(const options *o, const char *input, char *buf, size_t cap, const char **path) {
+    *path = NULL;
+    if (o->to_stdout || o->mode == MODE_TEST || o->mode == MODE_LIST) return 0;
+    if (o->out_path) {
+        *path = strcmp(o->out_path, "-") ? o->out_path : NULL;
+        return 0;
+    }
+    if (!input) return 0;
+    if (o->mode == MODE_COMPRESS) {
+        if (has_suffix(input, ".lmz")) return lmz_fail("%s already has the .lmz suffix; skipping it (use -c or -o)", input);
+        snprintf(buf, cap, "%s.lmz", input);
+    } else {
+        if (!has_suffix(input, ".lmz")) return lmz_fail("%s: unknown suffix (expected .lmz); use -o or -c", input);
+        snprintf(buf, cap, "%.*s", (int)(strlen(input) - 4), input);
+    }
+    *path = buf;
+    return 0;
+}
+
+static void print_stats(const options *o, const char *name, const lmz_codec_stats *st, uint64_t in, uint64_t out,
+                        double secs) {
+    if (o->quiet || (!o->verbose && o->mode != MODE_TEST)) return;
+    fprintf(stderr, "%s: %llu -> %llu bytes", name, (unsigned long long)in, (unsigned long long)out);
+    if (o->mode == MODE_COMPRESS && in) {
+        fprintf(stderr, " (%.2f%%, %.4f bits/byte; ideal %.4f, coding overhead %.3f%%), %llu chunks (%llu stored), "
+                        "%llu escapes",
+                100.0 * (double)out / (double)in, 8.0 * (double)out / (double)in, st->ideal_bits / (double)in,
+                st->ideal_bits > 0 ? 100.0 * (st->coded_bits - st->ideal_bits) / st->ideal_bits : 0.0,
+                (unsigned long long)st->chunks, (unsigned long long)st->raw_chunks, (unsigned long long)st->escapes);
+    }
+    if (o->mode == MODE_TEST) fprintf(stderr, " OK");
+    fprintf(stderr, ", %.2fs (%.1f KiB/s)\n", secs, secs > 0 ? (double)(o->mode == MODE_COMPRESS ? in : out) / 1024 / secs : 0);
+}
+
+static int list_archive(const options *o, const char *name, const lmz_archive *a) {
+    (void)o;
+    uint64_t size = LMZ_ARCHIVE_HEADER_SIZE + LMZ_ARCHIVE_TRAILER_SIZE + a->n_chunks * LMZ_ARCHIVE_ENTRY_SIZE, raw = 0;
+    for (uint64_t i = 0; i < a->n_chunks; i++) {
+        size += a->chunks[i].meta.payload_bytes;
+        raw += (a->chunks[i].meta.flags & LMZ_CHUNK_RAW) != 0;
+    }
+    char sha[65];
+    for (int i = 0; i < 32; i++) snprintf(sha + 2 * i, 3, "%02x", a->params.model_sha256[i]);
+    printf("%s\n", name);
+    printf("  original      %llu bytes\n", (unsigned long long)a->original_size);
+    printf("  compressed    %llu bytes\n", (unsigned long long)size);
+    if (a->original_size)
+        printf("  ratio         %.2f%% (%.4f bits/byte)\n", 100.0 * (double)size / (double)a->original_size,
+               8.0 * (double)size / (double)a->original_size);
+    printf("  model         %s (sha256 %.16s...)\n", a->params.model_name, sha);
+    printf("  chunks        %llu (%llu stored raw), up to %u bytes and %u context tokens each\n",
+           (unsigned long long)a->n_chunks, (unsigned long long)raw, a->params.chunk_bytes, a->params.context_tokens);
+    printf("  context       %s\n", a->params.flags & LMZ_ARCHIVE_HAS_CONTEXT ? "yes (must be given to decompress)" : "none");
+    return 0;
+}
+
+static int process(const options *o, lmz_codec *codec, const char *input) {
+    const char *name = input ? input : "(stdin)";
+    char buf[4096];
+    const char *out_path;
+    if (output_path(o, input, buf, sizeof buf, &out_path)) return -1;
+    struct stat in_st = {0};
+    if (input && stat(input, &in_st) != 0) return lmz_fail("%s: %s", input, strerror(errno));
+    if (input && S_ISDIR(in_st.st_mode)) return lmz_fail("%s is a directory", input);
+    if (out_path && input && !strcmp(out_path, input)) return lmz_fail("%s: output would overwrite the input", input);
+    double t0 = now_seconds();
+    progress_state ps = {o, input && S_ISREG(in_st.st_mode) ? (uint64_t)in_st.st_size : 0, t0, isatty(2) != 0};
+    lmz_codec_stats st;
+    int rc;
+    if (o->mode == MODE_COMPRESS) {
+        FILE *in = input ? fopen(input, "rb") : stdin;
+        if (!in) return lmz_fail("%s: %s", input, strerror(errno));
+        output out;
+        if (open_output(o, out_path, &out)) {
+            if (input) fclose(in);
+            return -1;
+        }
+        rc = lmz_compress(codec, read_file_fn, in, sink_fn, out.f, &st, show_progress, &ps);
+        if (input) fclose(in);
+        if (ps.tty && !o->quiet) fputc('\r', stderr);
+        if (close_output(&out, rc == 0, in_st.st_mode ? in_st.st_mode : 0644)) return -1;
+        print_stats(o, name, &st, st.input_bytes, st.output_bytes, now_seconds() - t0);
+    } else {
+        blob b;
+        if (load_blob(input, &b)) return -1;
+        lmz_archive a;
+        if (lmz_archive_open(&a, b.data, b.len)) {
+            lmz_fail("%s: %s", name, lmz_last_error());
+            free_blob(&b);
+            return -1;
+        }
+        if (o->mode == MODE_LIST) {
+            rc = list_archive(o, name, &a);
+        } else {
+            output out = {0};
+            if (o->mode == MODE_DECOMPRESS && open_output(o, out_path, &out)) {
+                lmz_archive_close(&a);
+                free_blob(&b);
+                return -1;
+            }
+            ps.total = a.original_size;
+            rc = lmz_decompress(codec, &a, o->mode == MODE_TEST ? NULL : write_file_fn, out.f, &st, show_progress, &ps);
+            if (rc) lmz_fail("%s: %s", name, lmz_last_error());
+            if (ps.tty && !o->quiet) fputc('\r', stderr);
+            if (o->mode == MODE_DECOMPRESS && close_output(&out, rc == 0, in_st.st_mode ? in_st.st_mode : 0644)) rc = -1;
+            if (!rc) print_stats(o, name, &st, b.len, st.output_bytes, now_seconds() - t0);
+        }
+        lmz_archive_close(&a);
+        free_blob(&b);
+        if (rc) return -1;
+    }
+    if (o->rm && input && o->mode != MODE_TEST && o->mode != MODE_LIST && remove(input) != 0)
+        return lmz_fail("%s: processed, but cannot remove it: %s", input, strerror(errno));
+    return 0;
+}
+
+/* ---------------- options ---------------- */
+
+static int parse(int argc, char **argv, options *o) {
+    memset(o, 0, sizeof *o);
+    o->threads = 2;
+    o->files = calloc((size_t)argc, sizeof *o->files);
+    if (!o->files) return -1;
+    bool only_files = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (only_files || a[0] != '-' || !strcmp(a, "-")) {
+            o->files[o->n_files++] = a;
+            continue;
+        }
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        bool needs = !strcmp(a, "-o") || !strcmp(a, "-m") || !strcmp(a, "--context") || !strcmp(a, "--prompt") ||
+                     !strcmp(a, "-T") || !strcmp(a, "--chunk");
+        if (needs && !v) {
+            cli_error("option %s needs a value (see lmz --help)", a);
+            return -1;
+        }
+        if (!strcmp(a, "--")) only_files = true;
+        else if (!strcmp(a, "-d") || !strcmp(a, "--decompress")) o->mode = MODE_DECOMPRESS;
+        else if (!strcmp(a, "-t") || !strcmp(a, "--test")) o->mode = MODE_TEST;
+        else if (!strcmp(a, "-l") || !strcmp(a, "--list")) o->mode = MODE_LIST;
+        else if (!strcmp(a, "-z") || !strcmp(a, "--compress")) o->mode = MODE_COMPRESS;
+        else if (!strcmp(a, "-c") || !strcmp(a, "--stdout")) o->to_stdout = true;
+        else if (!strcmp(a, "-f") || !strcmp(a, "--force")) o->force = true;
+        else if (!strcmp(a, "--rm")) o->rm = true;
+        else if (!strcmp(a, "-k") || !strcmp(a, "--keep")) o->rm = false;
+        else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) o->verbose = true;
+        else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) o->quiet = true;
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(usage, stdout);
+            exit(0);
+        } else if (!strcmp(a, "-o")) o->out_path = argv[++i];
+        else if (!strcmp(a, "-m")) o->model_path = argv[++i];
+        else if (!strcmp(a, "--context")) o->context_path = argv[++i];
+        else if (!strcmp(a, "--prompt")) o->prompt = argv[++i];
+        else if (!strcmp(a, "-T") || !strcmp(a, "--chunk")) {
+            char *end;
+            long n = strtol(argv[++i], &end, 10);
+            bool threads = !strcmp(a, "-T");
+            if (*end || end == argv[i] || n < 1 || n > (threads ? 256 : (1 << 24))) {
+                cli_error("%s wants a number from 1 to %d, not '%s'", a, threads ? 256 : 1 << 24, argv[i]);
+                return -1;
+            }
+            if (threads) o->threads = (int)n;
+            else o->chunk_bytes = (int)n;
+        } else {
+            cli_error("unknown option %s (see lmz --help)", a);
+            return -1;
+        }
+    }
+    if (o->context_path && o->prompt) {
+        cli_error("give --context or --prompt, not both");
+        return -1;
+    }
+    if (o->out_path && o->n_files > 1) {
+        cli_error("-o takes one input file, not %d", o->n_files);
+        return -1;
+    }
+    return 0;
+}
+
+int cmd_compress(int argc, char **argv) {
+    options o;
+    if (parse(argc, argv, &o)) {
+        free(o.files);
+        return 2;
+    }
+    if (o.n_files == 0) o.files[o.n_files++] = "-";
+    for (int i = 0; i < o.n_files; i++) {
+        bool is_stdin = !strcmp(o.files[i], "-");
+        if (is_stdin && o.mode == MODE_COMPRESS && !o.out_path && isatty(1) && !o.to_stdout) {
+            cli_error("refusing to write compressed data to a terminal (use -o FILE or redirect)");
+            free(o.files);
+            return 1;
+        }
+    }
+    loaded_model lm = {0};
+    lmz_codec codec = {0};
+    bool need_model = o.mode != MODE_LIST;
+    if (need_model && (load_model(&o, &lm) || make_codec(&o, &lm, &codec))) {
+        if (lm.model) cli_error("%s", lmz_last_error());
+        lmz_codec_free(&codec);
+        lmz_tokenizer_free(lm.tok);
+        lmz_model_free(lm.model);
+        free(o.files);
+        return 1;
+    }
+    int failures = 0;
+    for (int i = 0; i < o.n_files; i++) {
+        const char *input = strcmp(o.files[i], "-") ? o.files[i] : NULL;
+        lmz_clear_error();
+        if (process(&o, &codec, input)) {
+            cli_error("%s", lmz_last_error());
+            failures++;
+        }
+    }
+    lmz_codec_free(&codec);
+    lmz_tokenizer_free(lm.tok);
+    lmz_model_free(lm.model);
+    free(o.files);
+    return failures ? 1 : 0;
+}

@@ -1,0 +1,571 @@
+/* codec.c — chunking, group coding and lockstep decoding (see codec.h).
+ *
+ * Model positions of a chunk: 0 = start token, 1..n_context = context, then the symbols'
+ * tokens. The logits at position p predict the symbol at p + 1, so a chunk of n symbols
+ * needs logits at positions n_context .. n_context + n - 1. */
+#include "codec.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../coder/bytebuf.h"
+#include "../coder/rangecoder.h"
+#include "../probs/freq.h"
+#include "../runtime/threadpool.h"
+#include "../util/crc32.h"
+#include "../util/error.h"
+#include "../util/sha256.h"
+#include "symbols.h"
+
+#define LOGITS_BUDGET_BYTES (64u << 20) /* logits of one batch, at most */
+#define RAW_ESCAPE_SHARE 0.5            /* more escaped bytes than this: store without coding */
+
+int lmz_codec_init(lmz_codec *c, const lmz_model *model, const lmz_tokenizer *tok, const uint8_t model_sha256[32],
+                   const uint8_t *context, size_t context_len, int threads, int chunk_bytes, int chunk_tokens,
+                   int group) {
+    memset(c, 0, sizeof *c);
+    c->model = model;
+    c->tok = tok;
+    memcpy(c->model_sha256, model_sha256, 32);
+    c->start = lmz_tokenizer_find(tok, "<|endoftext|>");
+    if (c->start < 0) c->start = lmz_tokenizer_bos(tok);
+    if (c->start < 0) c->start = lmz_tokenizer_eos(tok);
+    if (c->start < 0) c->start = 0;
+    c->escape = lmz_escape_token(tok, c->start);
+    c->threads = threads > 0 ? threads : 1;
+    c->chunk_bytes = chunk_bytes > 0 ? chunk_bytes : LMZ_DEFAULT_CHUNK_BYTES;
+    c->chunk_tokens = chunk_tokens > 0 ? chunk_tokens : LMZ_DEFAULT_CHUNK_TOKENS;
+    c->group = group > 0 ? group : 2 * c->threads + 2;
+    if (context && context_len) {
+        size_t n;
+        if (lmz_tokenize(tok, (const char *)context, context_len, false, false, &c->context, &n)) return -1;
+        c->n_context = n;
+        c->has_context = true;
+        lmz_sha256 h;
+        lmz_sha256_init(&h);
+        lmz_sha256_update(&h, context, context_len);
+        lmz_sha256_final(&h, c->context_sha256);
+        if (c->n_context + 1 + (size_t)c->chunk_tokens > (size_t)model->n_ctx_train)
+            return lmz_fail("the context is %zu tokens; with %d-token chunks that exceeds the model's context of %d",
+                            c->n_context, c->chunk_tokens, model->n_ctx_train);
+    }
+    return 0;
+}
+
+void lmz_codec_free(lmz_codec *c) {
+    free(c->context);
+    c->context = NULL;
+}
+
+static int n_ctx_for(const lmz_codec *c, int max_symbols) { return 1 + (int)c->n_context + max_symbols; }
+
+static int32_t model_token(const lmz_codec *c, int32_t sym) { return lmz_is_escape(sym) ? c->escape : sym; }
+
+/* Positions per chunk in one batch so that logits stay within the budget. */
+static int positions_per_step(const lmz_codec *c, int n_chunks) {
+    long rows = (long)(LOGITS_BUDGET_BYTES / ((size_t)c->model->n_vocab * sizeof(float)));
+    long p = rows / (n_chunks > 0 ? n_chunks : 1);
+    return (int)(p < 1 ? 1 : p > 256 ? 256 : p);
+}
+
+/* ---------------- shared group state ---------------- */
+
+typedef struct {
+    const lmz_codec *c;
+    int n;                   /* chunks in the group */
+    int32_t **syms;          /* per chunk: symbols (known when coding, filled when decoding) */
+    size_t *n_syms;          /* per chunk: symbol count */
+    size_t *done;            /* per chunk: symbols coded / decoded so far */
+    lmz_bytebuf *out;        /* coding: per chunk payload */
+    lmz_renc *enc;
+    lmz_rdec *dec;
+    double *ideal_bits;      /* per chunk */
+    uint32_t *freq;          /* per thread: n_vocab frequencies */
+    const float *logits;     /* this step's rows */
+    int *row_of;             /* per chunk: first logits row of this step, or -1 */
+    int *rows;               /* per chunk: rows this step */
+    int failed;
+} group;
+
+static int group_alloc(group *g, const lmz_codec *c, int n, int threads) {
+    memset(g, 0, sizeof *g);
+    g->c = c;
+    g->n = n;
+    g->syms = lmz_calloc((size_t)n, sizeof *g->syms);
+    g->n_syms = lmz_calloc((size_t)n, sizeof *g->n_syms);
+    g->done = lmz_calloc((size_t)n, sizeof *g->done);
+    g->ideal_bits = lmz_calloc((size_t)n, sizeof *g->ideal_bits);
+    g->row_of = lmz_calloc((size_t)n, sizeof *g->row_of);
+    g->rows = lmz_calloc((size_t)n, sizeof *g->rows);
+    g->freq = lmz_malloc((size_t)threads * c->model->n_vocab * sizeof(uint32_t));
+    if (!g->syms || !g->n_syms || !g->done || !g->ideal_bits || !g->row_of || !g->rows || !g->freq) return -1;
+    return 0;
+}
+
+static void group_free(group *g) {
+    free(g->syms);
+    free(g->n_syms);
+    free(g->done);
+    free(g->ideal_bits);
+    free(g->row_of);
+    free(g->rows);
+    free(g->freq);
+    free(g->enc);
+    free(g->dec);
+    free(g->out);
+}
+
+/* ---------------- coding ---------------- */
+
+/* Codes, for every chunk this worker owns, the symbols predicted by this step's rows. */
+static void encode_worker(void *p, int ith, int nth) {
+    group *g = p;
+    const int V = g->c->model->n_vocab;
+    uint32_t *freq = g->freq + (size_t)ith * V;
+    for (int k = ith; k < g->n; k += nth) {
+        for (int r = 0; r < g->rows[k]; r++) {
+            const float *logits = g->logits + (size_t)(g->row_of[k] + r) * V;
+            int32_t sym = g->syms[k][g->done[k]];
+            int32_t tok = model_token(g->c, sym);
+            if (lmz_freq_build(logits, V, freq) || lmz_renc_encode(&g->enc[k], lmz_freq_cum(freq, tok), freq[tok], LMZ_FREQ_TOTAL) ||
+                (lmz_is_escape(sym) && lmz_renc_bits(&g->enc[k], lmz_escaped_byte(sym), 8))) {
+                g->failed = 1;
+                return;
+            }
+            g->ideal_bits[k] += lmz_freq_bits(freq[tok]) + (lmz_is_escape(sym) ? 8.0 : 0.0);
+            g->done[k]++;
+        }
+    }
+}
+
+/* Builds one batch: for each chunk, its prefix (first step) and then up to STEP positions
+ * whose logits predict the next symbols. */
+typedef struct {
+    int32_t *tok, *pos, *seq;
+    uint8_t *want;
+    int n;
+} batch_buf;
+
+static int batch_alloc(batch_buf *b, size_t cap) {
+    b->tok = lmz_malloc(cap * sizeof(int32_t));
+    b->pos = lmz_malloc(cap * sizeof(int32_t));
+    b->seq = lmz_malloc(cap * sizeof(int32_t));
+    b->want = lmz_malloc(cap);
+    b->n = 0;
+    return b->tok && b->pos && b->seq && b->want ? 0 : -1;
+}
+
+static void batch_free(batch_buf *b) {
+    free(b->tok);
+    free(b->pos);
+    free(b->seq);
+    free(b->want);
+}
+
+static void batch_add(batch_buf *b, int32_t tok, int pos, int seq, bool want) {
+    b->tok[b->n] = tok;
+    b->pos[b->n] = pos;
+    b->seq[b->n] = seq;
+    b->want[b->n] = want;
+    b->n++;
+}
+
+/* The token at model position POS of chunk K (start, context, symbols). */
+static int32_t token_at(const group *g, int k, size_t pos) {
+    if (pos == 0) return g->c->start;
+    if (pos <= g->c->n_context) return g->c->context[pos - 1];
+    return model_token(g->c, g->syms[k][pos - 1 - g->c->n_context]);
+}
+
+/* Codes the N chunks' symbols into payloads OUT[0..n) on CTX. */
+static int code_group(const lmz_codec *c, lmz_ctx *ctx, int32_t **syms, const size_t *n_syms, int n,
+                      lmz_bytebuf *out, double *ideal_bits) {
+    group g;
+    const int V = c->model->n_vocab, threads = c->threads;
+    const int step = positions_per_step(c, n);
+    batch_buf b = {0};
+    float *logits = NULL;
+    int rc = -1;
+    size_t prefix = 1 + c->n_context;
+    if (group_alloc(&g, c, n, threads)) goto done;
+    g.enc = lmz_calloc((size_t)n, sizeof *g.enc);
+    logits = lmz_malloc((size_t)n * step * V * sizeof(float));
+    if (!g.enc || !logits || batch_alloc(&b, (size_t)n * (prefix + (size_t)step))) goto done;
+    for (int k = 0; k < n; k++) {
+        g.syms[k] = syms[k];
+        g.n_syms[k] = n_syms[k];
+        lmz_renc_init(&g.enc[k], &out[k]);
+        lmz_ctx_reset_seq(ctx, k);
+    }
+    /* next[k]: the next model position of chunk k to evaluate */
+    size_t *next = lmz_calloc((size_t)n, sizeof *next);
+    if (!next) goto done;
+    for (;;) {
+        b.n = 0;
+        int row = 0;
+        for (int k = 0; k < n; k++) {
+            g.rows[k] = 0;
+            g.row_of[k] = row;
+            /* positions predicting symbols: prefix-1 .. prefix-1+n_syms-1; the last symbol is never fed */
+            size_t end = prefix - 1 + g.n_syms[k];
+            size_t limit = (next[k] > prefix - 1 ? next[k] : prefix - 1) + (size_t)step;
+            if (limit > end) limit = end;
+            for (size_t p = next[k]; p < limit; p++) {
+                bool want = p + 1 >= prefix;
+                batch_add(&b, token_at(&g, k, p), (int)p, k, want);
+                if (want) g.rows[k]++, row++;
+            }
+            next[k] = limit > next[k] ? limit : next[k];
+        }
+        if (b.n == 0) break;
+        lmz_batch batch = {b.n, b.tok, b.pos, b.seq, b.want};
+        if (lmz_decode(ctx, &batch, logits)) {
+            free(next);
+            goto done;
+        }
+        g.logits = logits;
+        lmz_pool_run(lmz_ctx_pool(ctx), encode_worker, &g);
+        if (g.failed) {
+            free(next);
+            goto done;
+        }
+    }
+    free(next);
+    for (int k = 0; k < n; k++) {
+        if (g.done[k] != g.n_syms[k]) {
+            lmz_fail("internal error: chunk coded %zu of %zu symbols", g.done[k], g.n_syms[k]);
+            goto done;
+        }
+        if (lmz_renc_finish(&g.enc[k])) goto done;
+        ideal_bits[k] = g.ideal_bits[k];
+    }
+    rc = 0;
+done:
+    group_free(&g);
+    batch_free(&b);
+    free(logits);
+    return rc;
+}
+
+/* ---------------- decoding ---------------- */
+
+/* Decodes one symbol for every chunk this worker owns that has a row this step. */
+static void decode_worker(void *p, int ith, int nth) {
+    group *g = p;
+    const int V = g->c->model->n_vocab;
+    uint32_t *freq = g->freq + (size_t)ith * V;
+    for (int k = ith; k < g->n; k += nth) {
+        if (!g->rows[k]) continue;
+        const float *logits = g->logits + (size_t)g->row_of[k] * V;
+        if (lmz_freq_build(logits, V, freq)) {
+            g->failed = 1;
+            return;
+        }
+        uint32_t cum;
+        int32_t tok = lmz_freq_find(freq, V, lmz_rdec_target(&g->dec[k], LMZ_FREQ_TOTAL), &cum);
+        lmz_rdec_consume(&g->dec[k], cum, freq[tok], LMZ_FREQ_TOTAL);
+        int32_t sym = tok == g->c->escape ? lmz_escaped((uint8_t)lmz_rdec_bits(&g->dec[k], 8)) : tok;
+        g->ideal_bits[k] += lmz_freq_bits(freq[tok]) + (lmz_is_escape(sym) ? 8.0 : 0.0);
+        g->syms[k][g->done[k]++] = sym;
+    }
+}
+
+/* Decodes N coded chunks in lockstep: SYMS[k] receives N_SYMS[k] symbols. */
+static int decode_group(const lmz_codec *c, lmz_ctx *ctx, const lmz_archive_chunk *const *chunks, int n,
+                        int32_t **syms) {
+    group g;
+    const int V = c->model->n_vocab;
+    const size_t prefix = 1 + c->n_context;
+    batch_buf b = {0};
+    float *logits = NULL;
+    int rc = -1;
+    if (group_alloc(&g, c, n, c->threads)) goto done;
+    g.dec = lmz_calloc((size_t)n, sizeof *g.dec);
+    logits = lmz_malloc((size_t)n * V * sizeof(float));
+    if (!g.dec || !logits || batch_alloc(&b, (size_t)n * prefix)) goto done;
+    for (int k = 0; k < n; k++) {
+        g.syms[k] = syms[k];
+        g.n_syms[k] = chunks[k]->meta.token_count;
+        lmz_rdec_init(&g.dec[k], chunks[k]->payload, chunks[k]->meta.payload_bytes);
+        lmz_ctx_reset_seq(ctx, k);
+        for (size_t p = 0; p < prefix; p++) batch_add(&b, token_at(&g, k, p), (int)p, k, p + 1 == prefix);
+        g.rows[k] = 1;
+        g.row_of[k] = k;
+    }
+    for (;;) {
+        lmz_batch batch = {b.n, b.tok, b.pos, b.seq, b.want};
+        if (lmz_decode(ctx, &batch, logits)) goto done;
+        g.logits = logits;
+        lmz_pool_run(lmz_ctx_pool(ctx), decode_worker, &g);
+        if (g.failed) goto done;
+        b.n = 0;
+        for (int k = 0; k < n; k++) {
+            g.rows[k] = g.done[k] < g.n_syms[k];
+            if (!g.rows[k]) continue;
+            g.row_of[k] = b.n;
+            batch_add(&b, model_token(c, syms[k][g.done[k] - 1]), (int)(prefix + g.done[k] - 1), k, true);
+        }
+        if (b.n == 0) break;
+    }
+    for (int k = 0; k < n; k++)
+        if (lmz_rdec_finish(&g.dec[k])) goto done;
+    rc = 0;
+done:
+    group_free(&g);
+    batch_free(&b);
+    free(logits);
+    return rc;
+}
+
+/* ---------------- whole streams ---------------- */
+
+static long read_full(lmz_read_fn read, void *rctx, uint8_t *buf, size_t len) {
+    size_t got = 0;
+    while (got < len) {
+        long r = read(rctx, buf + got, len - got);
+        if (r < 0) return -1;
+        if (r == 0) break;
+        got += (size_t)r;
+    }
+    return (long)got;
+}
+
+static void fill_params(const lmz_codec *c, lmz_archive_params *p) {
+    memset(p, 0, sizeof *p);
+    p->flags = c->has_context ? LMZ_ARCHIVE_HAS_CONTEXT : 0;
+    p->engine_version = LMZ_ENGINE_VERSION;
+    p->coder_version = LMZ_CODER_VERSION;
+    p->freq_total_bits = LMZ_FREQ_TOTAL_BITS;
+    p->vocab_size = (uint32_t)c->model->n_vocab;
+    p->start_token = (uint32_t)c->start;
+    p->context_tokens = (uint32_t)n_ctx_for(c, c->chunk_tokens);
+    p->chunk_bytes = (uint32_t)c->chunk_bytes;
+    memcpy(p->model_sha256, c->model_sha256, 32);
+    if (c->has_context) memcpy(p->context_sha256, c->context_sha256, 32);
+    snprintf(p->model_name, sizeof p->model_name, "%.*s", LMZ_ARCHIVE_NAME_MAX, c->model->name);
+}
+
+typedef struct {
+    uint8_t *bytes;     /* chunk input */
+    size_t len;
+    int32_t *syms;
+    size_t n_syms;
+    bool raw;
+    lmz_bytebuf payload;
+    double ideal_bits;
+} pending_chunk;
+
+int lmz_compress(lmz_codec *c, lmz_read_fn read, void *rctx, lmz_archive_sink sink, void *sctx,
+                 lmz_codec_stats *st, lmz_progress_fn progress, void *pctx) {
+    memset(st, 0, sizeof *st);
+    lmz_archive_params params;
+    fill_params(c, &params);
+    const int G = c->group;
+    lmz_archive_writer *w = lmz_archive_writer_new(&params, sink, sctx);
+    lmz_ctx *ctx = w ? lmz_ctx_create(c->model, n_ctx_for(c, c->chunk_tokens), G, c->threads) : NULL;
+    pending_chunk *ch = lmz_calloc((size_t)G, sizeof *ch);
+    uint8_t *carry = lmz_malloc((size_t)c->chunk_bytes);
+    int32_t **coded_syms = lmz_calloc((size_t)G, sizeof *coded_syms);
+    size_t *coded_n = lmz_calloc((size_t)G, sizeof *coded_n);
+    lmz_bytebuf *coded_out = lmz_calloc((size_t)G, sizeof *coded_out);
+    double *coded_bits = lmz_calloc((size_t)G, sizeof *coded_bits);
+    int rc = -1;
+    size_t carry_len = 0;
+    bool eof = false;
+    if (!w || !ctx || !ch || !carry || !coded_syms || !coded_n || !coded_out || !coded_bits) goto done;
+    for (int k = 0; k < G; k++)
+        if (!(ch[k].bytes = lmz_malloc((size_t)c->chunk_bytes))) goto done;
+
+    while (!eof || carry_len) {
+        int n = 0;
+        /* gather up to G chunks */
+        while (n < G) {
+            pending_chunk *pc = &ch[n];
+            memcpy(pc->bytes, carry, carry_len);
+            long got = eof ? 0 : read_full(read, rctx, pc->bytes + carry_len, (size_t)c->chunk_bytes - carry_len);
+            if (got < 0) goto done;
+            if ((size_t)got < (size_t)c->chunk_bytes - carry_len) eof = true;
+            pc->len = carry_len + (size_t)got;
+            carry_len = 0;
+            if (pc->len == 0) break;
+            free(pc->syms);
+            if (lmz_bytes_to_symbols(c->tok, pc->bytes, pc->len, &pc->syms, &pc->n_syms)) goto done;
+            if (pc->n_syms > (size_t)c->chunk_tokens) {
+                size_t covered = 0;
+                uint8_t piece[512];
+                for (int i = 0; i < c->chunk_tokens; i++) covered += lmz_symbol_bytes(c->tok, pc->syms[i], piece, sizeof piece);
+                carry_len = pc->len - covered;
+                memcpy(carry, pc->bytes + covered, carry_len);
+                pc->len = covered;
+                pc->n_syms = (size_t)c->chunk_tokens;
+            }
+            size_t escapes = 0;
+            for (size_t i = 0; i < pc->n_syms; i++) escapes += lmz_is_escape(pc->syms[i]);
+            pc->raw = (double)escapes > RAW_ESCAPE_SHARE * (double)pc->n_syms;
+            st->escapes += escapes;
+            n++;
+            if (eof && !carry_len) break;
+        }
+        if (n == 0) break;
+        int m = 0;
+        for (int k = 0; k < n; k++) {
+            ch[k].payload.len = 0;
+            if (ch[k].raw) continue;
+            coded_syms[m] = ch[k].syms;
+            coded_n[m] = ch[k].n_syms;
+            coded_out[m].len = 0;
+            m++;
+        }
+        if (m && code_group(c, ctx, coded_syms, coded_n, m, coded_out, coded_bits)) goto done;
+        m = 0;
+        for (int k = 0; k < n; k++) {
+            pending_chunk *pc = &ch[k];
+            lmz_chunk_meta meta = {(uint32_t)pc->len, 0, (uint32_t)pc->len, lmz_crc32(pc->bytes, pc->len), LMZ_CHUNK_RAW};
+            const void *payload = pc->bytes;
+            if (!pc->raw) {
+                lmz_bytebuf *out = &coded_out[m];
+                if (out->len < pc->len) {
+                    meta.token_count = (uint32_t)pc->n_syms;
+                    meta.payload_bytes = (uint32_t)out->len;
+                    meta.flags = 0;
+                    payload = out->data;
+                    st->symbols += pc->n_syms;
+                    st->ideal_bits += coded_bits[m];
+                    st->coded_bits += 8.0 * (double)out->len;
+                }
+                m++;
+            }
+            if (meta.flags & LMZ_CHUNK_RAW) st->raw_chunks++;
+            if (lmz_archive_writer_add(w, &meta, payload)) goto done;
+            st->chunks++;
+            st->input_bytes += pc->len;
+            st->output_bytes += meta.payload_bytes;
+        }
+        if (progress) progress(pctx, st->input_bytes, st);
+    }
+    if (lmz_archive_writer_finish(w)) goto done;
+    st->output_bytes += LMZ_ARCHIVE_HEADER_SIZE + LMZ_ARCHIVE_TRAILER_SIZE + st->chunks * LMZ_ARCHIVE_ENTRY_SIZE;
+    rc = 0;
+done:
+    lmz_archive_writer_free(w);
+    lmz_ctx_free(ctx);
+    for (int k = 0; ch && k < G; k++) {
+        free(ch[k].bytes);
+        free(ch[k].syms);
+    }
+    for (int k = 0; coded_out && k < G; k++) lmz_bytebuf_free(&coded_out[k]);
+    free(ch);
+    free(carry);
+    free(coded_syms);
+    free(coded_n);
+    free(coded_out);
+    free(coded_bits);
+    return rc;
+}
+
+static void hex16(const uint8_t *sha, char out[17]) {
+    for (int i = 0; i < 8; i++) snprintf(out + 2 * i, 3, "%02x", sha[i]);
+}
+
+/* Everything in the header that must match this codec before decoding makes sense. */
+static int check_params(const lmz_codec *c, const lmz_archive_params *p) {
+    if (lmz_archive_check_model(p, c->model->name, c->model_sha256, NULL)) return -1;
+    if (p->engine_version != LMZ_ENGINE_VERSION || p->coder_version != LMZ_CODER_VERSION)
+        return lmz_fail("this archive was made by another lmz version (engine %u, coder %u; this lmz reads %u, %u)",
+                        p->engine_version, p->coder_version, LMZ_ENGINE_VERSION, LMZ_CODER_VERSION);
+    if (p->freq_total_bits != LMZ_FREQ_TOTAL_BITS || p->vocab_size != (uint32_t)c->model->n_vocab ||
+        p->start_token != (uint32_t)c->start)
+        return lmz_fail("archive coding parameters do not match this lmz and model (frequency bits %u, vocabulary %u, "
+                        "start token %u)", p->freq_total_bits, p->vocab_size, p->start_token);
+    bool needs_context = p->flags & LMZ_ARCHIVE_HAS_CONTEXT;
+    char want[17], have[17];
+    hex16(p->context_sha256, want);
+    hex16(c->context_sha256, have);
+    if (needs_context && !c->has_context)
+        return lmz_fail("this archive was compressed with a context (sha256 %s...): give the same text with --context "
+                        "FILE or --prompt TEXT", want);
+    if (!needs_context && c->has_context)
+        return lmz_fail("this archive was compressed without a context: drop --context/--prompt");
+    if (needs_context && memcmp(p->context_sha256, c->context_sha256, 32))
+        return lmz_fail("the context you gave (sha256 %s...) is not the one this archive was compressed with "
+                        "(sha256 %s...)", have, want);
+    return 0;
+}
+
+int lmz_decompress(lmz_codec *c, const lmz_archive *a, lmz_write_fn write, void *wctx, lmz_codec_stats *st,
+                   lmz_progress_fn progress, void *pctx) {
+    memset(st, 0, sizeof *st);
+    if (check_params(c, &a->params)) return -1;
+    uint32_t max_tokens = 0;
+    for (uint64_t i = 0; i < a->n_chunks; i++)
+        if (a->chunks[i].meta.token_count > max_tokens) max_tokens = a->chunks[i].meta.token_count;
+    if ((size_t)n_ctx_for(c, (int)max_tokens) > a->params.context_tokens || a->params.context_tokens > (1u << 20))
+        return lmz_fail("corrupt archive: chunk token counts exceed the context size recorded in the header");
+    const int G = c->group;
+    lmz_ctx *ctx = max_tokens ? lmz_ctx_create(c->model, (int)a->params.context_tokens, G, c->threads) : NULL;
+    int32_t **syms = lmz_calloc((size_t)G, sizeof *syms);
+    const lmz_archive_chunk **coded = lmz_calloc((size_t)G, sizeof *coded);
+    uint8_t *bytes = lmz_malloc(a->params.chunk_bytes);
+    int rc = -1;
+    if ((max_tokens && !ctx) || !syms || !coded || !bytes) goto done;
+    for (int k = 0; k < G; k++)
+        if (!(syms[k] = lmz_malloc((size_t)(max_tokens ? max_tokens : 1) * sizeof(int32_t)))) goto done;
+    for (uint64_t first = 0; first < a->n_chunks; first += (uint64_t)G) {
+        int n = (int)(a->n_chunks - first < (uint64_t)G ? a->n_chunks - first : (uint64_t)G);
+        int m = 0;
+        for (int k = 0; k < n; k++)
+            if (!(a->chunks[first + k].meta.flags & LMZ_CHUNK_RAW)) coded[m++] = &a->chunks[first + k];
+        if (m && decode_group(c, ctx, coded, m, syms)) {
+            lmz_fail("chunk %llu..%llu: %s", (unsigned long long)first, (unsigned long long)(first + n - 1), lmz_last_error());
+            goto done;
+        }
+        m = 0;
+        for (int k = 0; k < n; k++) {
+            const lmz_archive_chunk *chunk = &a->chunks[first + k];
+            const uint8_t *out = chunk->payload;
+            size_t len = chunk->meta.input_bytes;
+            if (!(chunk->meta.flags & LMZ_CHUNK_RAW)) {
+                size_t pos = 0;
+                uint8_t piece[512];
+                for (uint32_t i = 0; i < chunk->meta.token_count; i++) {
+                    size_t k2 = lmz_symbol_bytes(c->tok, syms[m][i], piece, sizeof piece);
+                    if (pos + k2 > len) {
+                        lmz_fail("corrupt archive: chunk %llu decodes to more than its %zu bytes",
+                                 (unsigned long long)(first + k), len);
+                        goto done;
+                    }
+                    memcpy(bytes + pos, piece, k2);
+                    pos += k2;
+                }
+                if (pos != len) {
+                    lmz_fail("corrupt archive: chunk %llu decodes to %zu bytes, not %zu", (unsigned long long)(first + k),
+                             pos, len);
+                    goto done;
+                }
+                st->symbols += chunk->meta.token_count;
+                m++;
+                out = bytes;
+            } else {
+                st->raw_chunks++;
+            }
+            if (lmz_crc32(out, len) != chunk->meta.crc32) {
+                lmz_fail("corrupt archive: chunk %llu fails its checksum", (unsigned long long)(first + k));
+                goto done;
+            }
+            if (write && write(wctx, out, len)) goto done;
+            st->output_bytes += len;
+            st->chunks++;
+        }
+        if (progress) progress(pctx, st->output_bytes, st);
+    }
+    st->input_bytes = st->output_bytes;
+    rc = 0;
+done:
+    lmz_ctx_free(ctx);
+    for (int k = 0; syms && k < G; k++) free(syms[k]);
+    free(syms);
+    free(coded);
+    free(bytes);
+    return rc;
+}
