@@ -1,0 +1,103 @@
+/* freq.c — the logits -> frequencies mapping (fixed operation order, see freq.h) and the
+ * cumulative lookups the range coder needs. */
+#include "freq.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "../util/error.h"
+#include "../util/mathfn.h"
+
+/* Unnormalized probability of a logit X when the largest logit is MX. lmz_expf(x - mx) in
+ * the ordinary case; x - mx is NaN only for a NaN logit or an infinite maximum (inf - inf),
+ * where tokens equal to that maximum share the mass and the rest get none. */
+static float weight(float x, float mx) {
+    float d = x - mx;
+    if (d != d) return x == mx ? 1.0f : 0.0f;
+    return lmz_expf(d);
+}
+
+int lmz_freq_build(const float *logits, int n_vocab, uint32_t *freq) {
+    if (n_vocab < 1 || n_vocab > LMZ_FREQ_MAX_VOCAB)
+        return lmz_fail("frequencies: vocabulary size %d is outside 1..%d", n_vocab, LMZ_FREQ_MAX_VOCAB);
+    float mx = -INFINITY;
+    for (int i = 0; i < n_vocab; i++)
+        if (logits[i] > mx) mx = logits[i]; /* NaN never compares greater */
+
+    /* Pass 1: weights, parked as float bits in freq[] (overwritten in pass 2, which saves
+     * computing every exp twice), and their sum in double over 8 lanes (element i into lane
+     * i mod 8, lanes combined as in vecf.h): a fixed order with independent chains. */
+    double lane[8] = {0};
+    for (int i = 0; i < n_vocab; i++) {
+        float w = weight(logits[i], mx);
+        memcpy(&freq[i], &w, sizeof w);
+        lane[i & 7] += (double)w;
+    }
+    double sum = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+    bool uniform = !(sum > 0.0); /* only when every logit is NaN */
+    if (uniform) sum = (double)n_vocab;
+
+    /* Pass 2: every token gets 1 plus floor(w * budget / sum). The floors lose less than 1
+     * each, and the double rounding of sum, scale and products adds under n * 2^-52 of the
+     * budget (< 1 for n <= 2^20), so the remainder below is never negative and under n. */
+    const uint32_t budget = LMZ_FREQ_TOTAL - (uint32_t)n_vocab;
+    const double scale = (double)budget / sum;
+    uint32_t assigned = 0, best_f = 0;
+    int best = 0;
+    for (int i = 0; i < n_vocab; i++) {
+        float w = 1.0f;
+        if (!uniform) memcpy(&w, &freq[i], sizeof w);
+        uint32_t f = 1 + (uint32_t)((double)w * scale);
+        freq[i] = f;
+        assigned += f;
+        if (f > best_f) { /* strictly greater: the lowest index wins ties */
+            best_f = f;
+            best = i;
+        }
+    }
+    /* The remainder goes to the most probable token, where it costs the least. */
+    freq[best] += LMZ_FREQ_TOTAL - assigned;
+    return 0;
+}
+
+/* Sum of freq[0..n) with 8 independent accumulators (integer sums are exact in any order). */
+static uint32_t sum_u32(const uint32_t *freq, int64_t n) {
+    uint32_t acc[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) acc[k] += freq[i + k];
+    uint32_t s = 0;
+    for (; i < n; i++) s += freq[i];
+    for (int k = 0; k < 8; k++) s += acc[k];
+    return s;
+}
+
+uint32_t lmz_freq_cum(const uint32_t *freq, int32_t token) { return sum_u32(freq, token); }
+
+int32_t lmz_freq_find(const uint32_t *freq, int n_vocab, uint32_t target, uint32_t *cum) {
+    enum { BLOCK = 64 };
+    uint32_t acc = 0;
+    int i = 0;
+    /* Skip whole blocks while the target lies beyond them; then walk token by token. */
+    for (; i + BLOCK <= n_vocab; i += BLOCK) {
+        uint32_t s = sum_u32(freq + i, BLOCK);
+        if (target - acc < s) break;
+        acc += s;
+    }
+    for (; i < n_vocab; i++) {
+        if (target - acc < freq[i]) {
+            *cum = acc;
+            return i;
+        }
+        acc += freq[i];
+    }
+    /* Only for target >= the total (a caller's error): the last token, which the decoder
+     * will then find inconsistent with its state. */
+    *cum = acc - freq[n_vocab - 1];
+    return n_vocab - 1;
+}
+
+double lmz_freq_bits(uint32_t f) {
+    return (double)LMZ_FREQ_TOTAL_BITS - lmz_log((double)f) / 0.69314718055994530942;
+}
