@@ -7,12 +7,14 @@ tests), prefixed with lmz's start token, cut to 256 ids. llama.cpp (built from t
 llama-cpp-python sdist by build_llamacpp.sh) evaluates each prompt as one batch with its
 default settings (flash attention auto, F16 KV cache) and, for a noise floor, once more
 without flash attention. The fixture keeps, per position, llama.cpp's top-32 logits and
-the log-sum-exp of all logits, plus the argmax of the second run.
+the log-sum-exp of all logits, and from the second run its argmax, its log-sum-exp and its
+logits for the same 32 tokens (NaN where a token is not in its top 256), so the test can
+measure llama.cpp's own run-to-run deviation and hold lmz to it.
 
 usage: make_logit_fixtures.py [MODEL_NAME]   (default smollm2; needs ./lmz built)
-format (little-endian): "LMZLOGF1" u32 n_prompts u32 topk u32 n_vocab; per prompt:
+format (little-endian): "LMZLOGF2" u32 n_prompts u32 topk u32 n_vocab; per prompt:
   u32 n, i32 ids[n]; per position: f32 lse, i32 top_ids[topk], f32 top_logits[topk],
-  i32 argmax_without_flash_attention
+  then for the run without flash attention: i32 argmax, f32 lse, f32 logits[topk]
 """
 import json, os, struct, subprocess, sys, tempfile
 
@@ -38,11 +40,11 @@ def lmz_ids(model, text):
     return [int(x) for x in out.split()]
 
 
-def run_ref(tool, model, ids_lines, env_extra):
+def run_ref(tool, model, ids_lines, env_extra, topk=TOPK):
     with tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "ref.bin")
         env = dict(os.environ, **env_extra)
-        subprocess.run([tool, model, str(TOPK), out], input=ids_lines.encode(), env=env, check=True,
+        subprocess.run([tool, model, str(topk), out], input=ids_lines.encode(), env=env, check=True,
                        stderr=subprocess.DEVNULL)
         return open(out, "rb").read()
 
@@ -83,13 +85,15 @@ def main():
         lines.append(" ".join(map(str, ids[:N_TOKENS])))
         print("prompt %-16s %d tokens" % (label, N_TOKENS), file=sys.stderr)
     n_vocab, default = parse(run_ref(tool, model, "\n".join(lines), {}))
-    _, no_fa = parse(run_ref(tool, model, "\n".join(lines), {"REF_NO_FLASH_ATTN": "1"}))
-    out = bytearray(b"LMZLOGF1" + struct.pack("<3I", len(default), TOPK, n_vocab))
+    _, no_fa = parse(run_ref(tool, model, "\n".join(lines), {"REF_NO_FLASH_ATTN": "1"}, topk=256))
+    out = bytearray(b"LMZLOGF2" + struct.pack("<3I", len(default), TOPK, n_vocab))
     for (ids, rows), (_, rows2) in zip(default, no_fa):
         out += struct.pack("<I", len(ids)) + struct.pack("<%di" % len(ids), *ids)
-        for (lse, top, lg), (_, top2, _) in zip(rows, rows2):
+        for (lse, top, lg), (lse2, top2, lg2) in zip(rows, rows2):
             out += struct.pack("<f", lse) + struct.pack("<%di" % TOPK, *top) + struct.pack("<%df" % TOPK, *lg)
-            out += struct.pack("<i", top2[0])
+            second = dict(zip(top2, lg2))
+            out += struct.pack("<if", top2[0], lse2)
+            out += struct.pack("<%df" % TOPK, *[second.get(t, float("nan")) for t in top])
     path = os.path.join(ROOT, "tests/fixtures/logits_%s.bin" % name)
     open(path, "wb").write(out)
     print("wrote %s (%d bytes)" % (path, len(out)), file=sys.stderr)
