@@ -135,18 +135,6 @@ void lmz_bpe_scratch_free(lmz_bpe_scratch *s) {
     memset(s, 0, sizeof *s);
 }
 
-int lmz_token_list_push(lmz_token_list *l, int32_t id) {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 256;
-        int32_t *ids = lmz_realloc(l->ids, cap * sizeof *ids);
-        if (!ids) return -1;
-        l->ids = ids;
-        l->cap = cap;
-    }
-    l->ids[l->n++] = id;
-    return 0;
-}
-
 static int reserve_scratch(lmz_bpe_scratch *s, size_t n) {
     if (n <= s->cap) return 0;
     size_t cap = s->cap ? s->cap : 64;

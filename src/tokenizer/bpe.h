@@ -15,6 +15,7 @@
 
 #include "../gguf/gguf.h"
 #include "strmap.h"
+#include "token_list.h"
 
 typedef struct {
     uint64_t key;    /* (left piece << 32) | right piece; UINT64_MAX when free */
@@ -46,14 +47,6 @@ typedef struct {
 } lmz_bpe_scratch;
 
 void lmz_bpe_scratch_free(lmz_bpe_scratch *s);
-
-/* Growable list of token ids. */
-typedef struct {
-    int32_t *ids;
-    size_t n, cap;
-} lmz_token_list;
-
-int lmz_token_list_push(lmz_token_list *l, int32_t id);
 
 /* Merges WORD[0..len) (raw bytes, len >= 1) and appends its token ids to OUT.
  * -1 + lmz_fail on allocation failure. */

@@ -1,5 +1,6 @@
-/* tokenizer.c — loading a GGUF vocabulary, special-token partitioning, the per-call
- * tokenize session (decode, pre-tokenize, BPE per word with a word cache) and
+/* tokenizer.c — loading a GGUF vocabulary (byte-level BPE or SentencePiece), the
+ * per-call tokenize session (special-token partitioning, then for BPE: decode,
+ * pre-tokenize and merge per word with a word cache; for SPM: spm.c per fragment) and
  * detokenization. Behaviour follows llama.cpp's llama-vocab.cpp (see gguf-spec.md §5). */
 #include "tokenizer.h"
 
@@ -10,6 +11,8 @@
 #include "../util/error.h"
 #include "bpe.h"
 #include "pretokenize.h"
+#include "special.h"
+#include "spm.h"
 #include "strmap.h"
 #include "unicode.h"
 
@@ -20,6 +23,7 @@
 
 enum vocab_kind {
     VOCAB_BPE, /* tokenizer.ggml.model = "gpt2": byte-level BPE */
+    VOCAB_SPM, /* tokenizer.ggml.model = "llama": SentencePiece with byte fallback */
 };
 
 struct lmz_tokenizer {
@@ -27,6 +31,10 @@ struct lmz_tokenizer {
     enum lmz_pretokenizer pretokenizer;
     bool ignore_merges; /* a word that is itself a token is emitted whole (llama3 family) */
     bool add_bos, add_eos;
+    /* A space goes before the first raw fragment and each one after a special token
+     * (SPM), and detokenizing drops one leading space (llama.cpp reads the key for every
+     * vocabulary; only SPM tokenizing uses the first half). */
+    bool add_space_prefix;
     int32_t bos, eos;
     int32_t n_vocab;
     char *text;          /* every token's stored text, concatenated */
@@ -35,10 +43,10 @@ struct lmz_tokenizer {
     uint32_t *bytes_off;
     uint8_t *type;       /* enum lmz_token_type */
     uint8_t *eog;
-    int32_t *specials;   /* partition candidates, longest text first */
-    size_t n_specials;
+    lmz_specials specials; /* CONTROL, USER_DEFINED and UNKNOWN texts, cut out first */
     lmz_strmap vocab;    /* stored text -> id (a repeated text maps to its last id) */
-    lmz_bpe bpe;
+    lmz_bpe bpe;         /* VOCAB_BPE */
+    lmz_spm spm;         /* VOCAB_SPM */
 };
 
 /* ---- pre-tokenizer names (llama-vocab.cpp, llama_vocab::impl::load) ---- */
@@ -143,6 +151,11 @@ static int32_t detect_by_text(lmz_tokenizer *t, const char *const *texts) {
     return best;
 }
 
+static bool eog_text(const lmz_tokenizer *t, const char *text) {
+    int32_t id = find_text(t, text);
+    return id >= 0 && t->eog[id];
+}
+
 typedef struct {
     const char *key, *deprecated_key;
     const char *const *texts;
@@ -176,6 +189,21 @@ static int mark_special_tokens(lmz_tokenizer *t, const gguf_file *f, int32_t eos
         }
     }
     if (eos >= 0) t->eog[eos] = 1;
+    /* llama.cpp's two exceptions to the list above. With <|return|> and <|call|>
+     * (o200k_harmony) or <|calls|> and <|flush|> (solar-open), <|end|> does not end
+     * generation and becomes USER_DEFINED. With <|tool_response>/<|plamo:eos|> in the
+     * set (Gemma 4, PLaMo), </s> is a normal token. */
+    int32_t end = find_text(t, "<|end|>");
+    bool has_call = eog_text(t, "<|call|>") || eog_text(t, "<|calls|>");
+    if (end >= 0 && t->eog[end] && has_call && (eog_text(t, "<|return|>") || eog_text(t, "<|flush|>"))) {
+        t->eog[end] = 0;
+        t->type[end] = LMZ_TOKEN_USER_DEFINED;
+    }
+    int32_t s = find_text(t, "</s>");
+    if (s >= 0 && t->eog[s] && (eog_text(t, "<|tool_response>") || eog_text(t, "<|plamo:eos|>"))) {
+        t->eog[s] = 0;
+        t->type[s] = LMZ_TOKEN_NORMAL;
+    }
     return 0;
 }
 
@@ -275,12 +303,23 @@ static size_t decode_byte_level(const char *text, size_t len, char *out) {
     return n;
 }
 
+/* A SentencePiece text with each "▁" replaced by a space. */
+static size_t unescape_spaces(const char *text, size_t len, char *out) {
+    size_t n = 0;
+    for (size_t i = 0; i < len; n++) {
+        bool escaped = len - i >= 3 && !memcmp(text + i, "\xe2\x96\x81", 3);
+        if (out) out[n] = escaped ? ' ' : text[i];
+        i += escaped ? 3 : 1;
+    }
+    return n;
+}
+
 static size_t render_token(const lmz_tokenizer *t, int32_t id, char *out) {
     size_t len;
     const char *text = text_of(t, id, &len);
     switch (t->type[id]) {
     case LMZ_TOKEN_NORMAL:
-        return decode_byte_level(text, len, out);
+        return t->kind == VOCAB_SPM ? unescape_spaces(text, len, out) : decode_byte_level(text, len, out);
     case LMZ_TOKEN_CONTROL:
     case LMZ_TOKEN_UNKNOWN:
     case LMZ_TOKEN_USER_DEFINED:
@@ -314,48 +353,26 @@ static int build_token_bytes(lmz_tokenizer *t) {
     return 0;
 }
 
-typedef struct {
-    uint32_t len;
-    int32_t id;
-} special_candidate;
-
-static int longest_first(const void *a, const void *b) {
-    const special_candidate *x = a, *y = b;
-    if (x->len != y->len) return x->len > y->len ? -1 : 1;
-    return (x->id > y->id) - (x->id < y->id);
-}
-
-/* Partition candidates: CONTROL, USER_DEFINED and UNKNOWN tokens, longest text first.
- * (llama.cpp's sort leaves equal lengths in unspecified order; we order them by id.) */
+/* Partition candidates: CONTROL, USER_DEFINED and UNKNOWN tokens. */
 static int build_specials(lmz_tokenizer *t) {
-    special_candidate *c = lmz_malloc((size_t)t->n_vocab * sizeof *c);
-    t->specials = lmz_malloc((size_t)t->n_vocab * sizeof *t->specials);
-    if (!c || !t->specials) {
-        free(c);
-        return -1;
-    }
+    lmz_special_token *c = lmz_malloc((size_t)t->n_vocab * sizeof *c);
+    if (!c) return -1;
     size_t n = 0;
-    for (int32_t i = 0; i < t->n_vocab; i++)
-        if (t->type[i] == LMZ_TOKEN_CONTROL || t->type[i] == LMZ_TOKEN_USER_DEFINED || t->type[i] == LMZ_TOKEN_UNKNOWN)
-            c[n++] = (special_candidate){t->text_off[i + 1] - t->text_off[i], i};
-    qsort(c, n, sizeof *c, longest_first);
-    for (size_t k = 0; k < n; k++) t->specials[k] = c[k].id;
-    t->n_specials = n;
+    for (int32_t i = 0; i < t->n_vocab; i++) {
+        enum lmz_token_type type = t->type[i];
+        if (type != LMZ_TOKEN_CONTROL && type != LMZ_TOKEN_USER_DEFINED && type != LMZ_TOKEN_UNKNOWN) continue;
+        size_t len;
+        const char *text = text_of(t, i, &len);
+        c[n++] = (lmz_special_token){i, text, (uint32_t)len, type != LMZ_TOKEN_USER_DEFINED};
+    }
+    int rc = lmz_specials_init(&t->specials, c, n);
     free(c);
-    return 0;
+    return rc;
 }
 
-static int load(lmz_tokenizer *t, const gguf_file *f) {
-    gguf_str model, pre;
-    if (!gguf_get_str(f, "tokenizer.ggml.model", &model))
-        return lmz_fail("tokenizer: tokenizer.ggml.model is missing or not a string (not a language model file?)");
-    if (str_is(model, "llama"))
-        return lmz_fail("tokenizer: SentencePiece vocabularies (tokenizer.ggml.model = \"llama\", e.g. Gemma) are "
-                        "not supported yet; byte-level BPE (\"gpt2\") is");
-    if (!str_is(model, "gpt2"))
-        return lmz_fail("tokenizer: unsupported tokenizer.ggml.model \"%.*s\" (supported: \"gpt2\")", (int)model.len,
-                        model.ptr);
-    t->kind = VOCAB_BPE;
+/* Byte-level BPE: the pre-tokenizer named by tokenizer.ggml.pre and its defaults. */
+static int choose_pretokenizer(lmz_tokenizer *t, const gguf_file *f) {
+    gguf_str pre;
     if (!gguf_get_str(f, "tokenizer.ggml.pre", &pre))
         return lmz_fail("tokenizer: tokenizer.ggml.pre is missing; llama.cpp would fall back to its generic regex "
                         "pre-tokenizer, which lmz does not implement (re-convert the model with a current llama.cpp)");
@@ -368,19 +385,45 @@ static int load(lmz_tokenizer *t, const gguf_file *f) {
     t->pretokenizer = info->kind;
     t->ignore_merges = info->ignore_merges;
     t->add_bos = info->add_bos;
+    return 0;
+}
+
+static int load(lmz_tokenizer *t, const gguf_file *f) {
+    gguf_str model;
+    if (!gguf_get_str(f, "tokenizer.ggml.model", &model))
+        return lmz_fail("tokenizer: tokenizer.ggml.model is missing or not a string (not a language model file?)");
+    /* Defaults before the file's keys (llama_vocab::impl::load): SPM has BOS 1, EOS 2,
+     * adds BOS and a space prefix; byte-level BPE has BOS = EOS = 11 and its
+     * pre-tokenizer decides add_bos. SPM files carry tokenizer.ggml.pre = "default",
+     * which SPM does not use. */
+    int32_t default_bos, default_eos;
+    if (str_is(model, "llama")) {
+        t->kind = VOCAB_SPM;
+        t->add_bos = true;
+        t->add_space_prefix = true;
+        default_bos = 1;
+        default_eos = 2;
+    } else if (str_is(model, "gpt2")) {
+        t->kind = VOCAB_BPE;
+        if (choose_pretokenizer(t, f) < 0) return -1;
+        default_bos = default_eos = 11;
+    } else
+        return lmz_fail("tokenizer: unsupported tokenizer.ggml.model \"%.*s\" (supported: \"gpt2\" byte-level BPE, "
+                        "\"llama\" SentencePiece)", (int)model.len, model.ptr);
     t->add_eos = false;
 
     if (read_tokens(t, f) < 0) return -1;
-
-    /* byte-level BPE defaults: BOS = EOS = 11, dropped when out of range */
-    t->bos = t->eos = 11 < t->n_vocab ? 11 : -1;
+    /* default ids out of range are dropped */
+    t->bos = default_bos < t->n_vocab ? default_bos : -1;
+    t->eos = default_eos < t->n_vocab ? default_eos : -1;
     if (read_id_key(f, "tokenizer.ggml.bos_token_id", t->n_vocab, &t->bos) < 0 ||
         read_id_key(f, "tokenizer.ggml.eos_token_id", t->n_vocab, &t->eos) < 0 ||
         read_bool_key(f, "tokenizer.ggml.add_bos_token", &t->add_bos) < 0 ||
-        read_bool_key(f, "tokenizer.ggml.add_eos_token", &t->add_eos) < 0)
+        read_bool_key(f, "tokenizer.ggml.add_eos_token", &t->add_eos) < 0 ||
+        read_bool_key(f, "tokenizer.ggml.add_space_prefix", &t->add_space_prefix) < 0)
         return -1;
     if (mark_special_tokens(t, f, t->eos) < 0 || build_specials(t) < 0 || build_token_bytes(t) < 0) return -1;
-    return lmz_bpe_init(&t->bpe, f, &t->vocab);
+    return t->kind == VOCAB_SPM ? lmz_spm_init(&t->spm, f, &t->vocab, t->n_vocab) : lmz_bpe_init(&t->bpe, f, &t->vocab);
 }
 
 lmz_tokenizer *lmz_tokenizer_load(const gguf_file *f) {
@@ -401,73 +444,14 @@ void lmz_tokenizer_free(lmz_tokenizer *t) {
     free(t->bytes_off);
     free(t->type);
     free(t->eog);
-    free(t->specials);
+    lmz_specials_free(&t->specials);
     lmz_strmap_free(&t->vocab);
     lmz_bpe_free(&t->bpe);
+    lmz_spm_free(&t->spm);
     free(t);
 }
 
 /* ---- tokenizing ---- */
-
-typedef struct {
-    size_t off, len;
-    int32_t token; /* -1: raw text still to tokenize */
-} fragment;
-
-typedef struct {
-    fragment *items;
-    size_t n, cap;
-} fragment_list;
-
-static int fragment_push(fragment_list *l, size_t off, size_t len, int32_t token) {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        fragment *items = lmz_realloc(l->items, cap * sizeof *items);
-        if (!items) return -1;
-        l->items = items;
-        l->cap = cap;
-    }
-    l->items[l->n++] = (fragment){off, len, token};
-    return 0;
-}
-
-/* llama.cpp's tokenizer_st_partition: each candidate in turn (longest first) splits every
- * remaining raw fragment at all its non-overlapping occurrences, left to right. */
-static int partition_special(const lmz_tokenizer *t, const char *text, size_t len, bool parse_special,
-                             fragment_list *frags) {
-    frags->n = 0;
-    if (len && fragment_push(frags, 0, len, -1) < 0) return -1;
-    fragment_list next = {0};
-    for (size_t s = 0; s < t->n_specials && frags->n; s++) {
-        int32_t id = t->specials[s];
-        if (!parse_special && (t->type[id] == LMZ_TOKEN_CONTROL || t->type[id] == LMZ_TOKEN_UNKNOWN)) continue;
-        size_t tlen;
-        const char *ttext = text_of(t, id, &tlen);
-        next.n = 0;
-        for (size_t i = 0; i < frags->n; i++) {
-            fragment fr = frags->items[i];
-            size_t pos = fr.off, end = fr.off + fr.len;
-            const char *hit;
-            while (fr.token < 0 && pos < end && (hit = memmem(text + pos, end - pos, ttext, tlen))) {
-                size_t at = (size_t)(hit - text);
-                if ((at > pos && fragment_push(&next, pos, at - pos, -1) < 0) || fragment_push(&next, at, tlen, id) < 0)
-                    goto fail;
-                pos = at + tlen;
-            }
-            if (fr.token >= 0 ? fragment_push(&next, fr.off, fr.len, fr.token) < 0
-                              : pos < end && fragment_push(&next, pos, end - pos, -1) < 0)
-                goto fail;
-        }
-        fragment_list swap = *frags;
-        *frags = next;
-        next = swap;
-    }
-    free(next.items);
-    return 0;
-fail:
-    free(next.items);
-    return -1;
-}
 
 typedef struct {
     uint32_t *cpts, *cpt_off, *word_ends;
@@ -480,6 +464,7 @@ typedef struct {
     size_t n_spans, cap_spans;
     lmz_token_list cache_ids;
     lmz_bpe_scratch bpe;
+    lmz_spm_scratch spm;
 } session;
 
 static void session_free(session *s) {
@@ -492,6 +477,7 @@ static void session_free(session *s) {
     free(s->cache_spans);
     free(s->cache_ids.ids);
     lmz_bpe_scratch_free(&s->bpe);
+    lmz_spm_scratch_free(&s->spm);
 }
 
 static int session_reserve(session *s, size_t len) {
@@ -585,25 +571,25 @@ int lmz_tokenize(const lmz_tokenizer *t, const char *text, size_t len, bool add_
     *ids = NULL;
     *n_ids = 0;
     if (len > MAX_INPUT) return lmz_fail("tokenize: input of %zu bytes is over the 1 GiB limit; split it", len);
-    fragment_list frags = {0};
+    lmz_fragment_list frags = {0};
     lmz_token_list out = {0};
     session s = {0};
-    int rc = partition_special(t, text, len, parse_special, &frags);
-    if (rc == 0) rc = lmz_strmap_init(&s.cache, 1024);
+    int rc = lmz_specials_partition(&t->specials, (const uint8_t *)text, len, parse_special, &frags);
+    if (rc == 0 && t->kind == VOCAB_BPE) rc = lmz_strmap_init(&s.cache, 1024);
     if (rc == 0 && add_special && ((t->add_bos && t->bos < 0) || (t->add_eos && t->eos < 0)))
         rc = lmz_fail("tokenize: the model asks for a BOS/EOS token but defines none");
     if (rc == 0 && add_special && t->add_bos) rc = lmz_token_list_push(&out, t->bos);
+    bool after_special = true; /* the start counts as following a special token */
     for (size_t i = 0; rc == 0 && i < frags.n; i++) {
-        const fragment *fr = &frags.items[i];
-        if (fr->token >= 0) {
+        const lmz_fragment *fr = &frags.items[i];
+        const uint8_t *raw = (const uint8_t *)text + fr->off;
+        if (fr->token >= 0)
             rc = lmz_token_list_push(&out, fr->token);
-            continue;
-        }
-        switch (t->kind) {
-        case VOCAB_BPE:
-            rc = tokenize_bpe(t, &s, (const uint8_t *)text + fr->off, fr->len, &out);
-            break;
-        }
+        else if (t->kind == VOCAB_SPM)
+            rc = lmz_spm_fragment(&t->spm, &s.spm, raw, fr->len, t->add_space_prefix && after_special, &out);
+        else
+            rc = tokenize_bpe(t, &s, raw, fr->len, &out);
+        after_special = fr->token >= 0;
     }
     if (rc == 0 && add_special && t->add_eos) rc = lmz_token_list_push(&out, t->eos);
     free(frags.items);
@@ -635,16 +621,29 @@ size_t lmz_token_bytes(const lmz_tokenizer *t, int32_t id, bool render_special, 
     return n;
 }
 
+/* The bytes of IDS[i] within a sequence: the first loses one leading space when the
+ * vocabulary adds a space prefix (llama_detokenize's remove_space), which undoes the
+ * space tokenizing put before the text. */
+static size_t sequence_piece(const lmz_tokenizer *t, const int32_t *ids, size_t i, bool render_special,
+                             const char **bytes) {
+    size_t k = rendered(t, ids[i], render_special, bytes);
+    if (i == 0 && t->add_space_prefix && k && **bytes == ' ') {
+        ++*bytes;
+        k--;
+    }
+    return k;
+}
+
 int lmz_detokenize(const lmz_tokenizer *t, const int32_t *ids, size_t n, bool render_special, char **text,
                    size_t *len) {
     size_t total = 0;
     const char *bytes;
-    for (size_t i = 0; i < n; i++) total += rendered(t, ids[i], render_special, &bytes);
+    for (size_t i = 0; i < n; i++) total += sequence_piece(t, ids, i, render_special, &bytes);
     char *out = lmz_malloc(total + 1);
     if (!out) return -1;
     size_t pos = 0;
     for (size_t i = 0; i < n; i++) {
-        size_t k = rendered(t, ids[i], render_special, &bytes);
+        size_t k = sequence_piece(t, ids, i, render_special, &bytes);
         if (k) memcpy(out + pos, bytes, k);
         pos += k;
     }

@@ -1,29 +1,36 @@
 #!/usr/bin/env python3
-"""Regenerate tests/fixtures/tokens_smollm2.tsv: llama.cpp's token ids for lmz's parity test.
+"""Regenerate tests/fixtures/tokens_<model>.tsv: llama.cpp's token ids for lmz's parity tests.
 
 Runs tools/ref/ref_tokenize.cpp (built here against the static libraries of the reference
-llama.cpp that tools/ref/build_llamacpp.sh builds) with the default model's vocabulary on
+llama.cpp that tools/ref/build_llamacpp.sh builds) with each model's vocabulary on
 
   * every file under the shared data folder's llm-text/, corpora/ and qa/ (binary files
     included: they exercise invalid UTF-8), tokenized whole, parse_special off — the mode
     lmz uses to compress plain text;
   * the edge cases below (whitespace, CRLF, emoji, CJK, marks, invalid UTF-8, control
     characters, digits, contractions, NUL bytes, chat markup with parse_special off and
-    on), with their full id lists;
-  * the same edge cases and a subset of the files with the vocabulary relabelled to the
-    pre-tokenizers "gpt-2", "qwen2" and "llama-bpe" (a metadata-only copy of the GGUF with
-    tokenizer.ggml.pre replaced), to check those paths before their models arrive;
-  * the same inputs through llama.cpp's word splitter alone (pre "split:<name>"), since
-    some boundaries (digit groups, for one) leave no trace in this vocabulary's tokens.
+    on, and per model the texts of its special tokens), with their full id lists;
+  * relabelled copies of the vocabulary (metadata-only GGUF copies with one key
+    replaced) on the same edge cases and a subset of the files, to check paths before
+    a model that needs them arrives: for SmolLM2 the pre-tokenizers "gpt-2", "qwen2" and
+    "llama-bpe"; for Gemma 3 (SentencePiece) add_space_prefix = true, as Llama 2 has,
+    and no tokenizer.ggml.scores (every score 0: each merge is decided by the
+    leftmost-pair rule);
+  * for SmolLM2, the same inputs through llama.cpp's word splitter alone (variant
+    "split:<name>"), since some boundaries (digit groups, for one) leave no trace in
+    this vocabulary's tokens.
 
 Fixture columns (tab-separated; '#' lines are comments):
-  pre  add_special  parse_special  name  input  n_bytes  n_ids  sha256_ids  ids
+  variant  add_special  parse_special  name  input  n_bytes  n_ids  sha256_ids  ids
+  variant: the model's own vocabulary ("smollm", "gemma3"), a relabelled copy
+  ("gpt-2", "qwen2", "llama-bpe", "gemma3+space_prefix", "gemma3-scores") or a
+  splitter ("split:<name>")
   input: "file:<path under the data folder>" or "hex:<the bytes in hex>"
   ids: token ids, or for "split:" rows the words' lengths in bytes; space-separated,
   edge cases only. sha256_ids: of those values as little-endian int32
   n_ids "error": llama.cpp threw on this input (the reason is in ids)
 
-usage: ref_tokens.py [--data DIR] [--model GGUF]
+usage: ref_tokens.py [--data DIR] [MODEL...]   (MODEL: smollm2, gemma3; default both)
 """
 import argparse
 import hashlib
@@ -39,7 +46,7 @@ REF = os.environ.get("LMZ_REF", os.path.join(CACHE, "ref"))
 LLAMA = os.path.join(REF, "llama.cpp")
 TOOL_SRC = os.path.join(ROOT, "tools", "ref", "ref_tokenize.cpp")
 TOOL_BIN = os.path.join(REF, "ref_tokenize")
-OUT = os.path.join(ROOT, "tests", "fixtures", "tokens_smollm2.tsv")
+MODELS_DIR = os.path.join(CACHE, "models")
 
 FILE_DIRS = ["llm-text", "corpora", "qa"]
 # Files the relabelled pre-tokenizers are also checked on: prose, HTML, C, a spreadsheet
@@ -49,7 +56,6 @@ VARIANT_FILES = [
     "corpora/cantrbry/kennedy.xls", "corpora/calgary/obj1", "llm-text/arena-hard/question.jsonl",
     "llm-text/mt_bench/question.jsonl", "llm-text/alpaca_eval/claude-3-opus-20240229.json",
 ]
-VARIANT_PRES = ["gpt-2", "qwen2", "llama-bpe"]
 
 # llama.cpp's pre-tokenizer regexes (gguf-spec.md §5.4); its custom matchers are chosen
 # by exact string comparison, so these must match llama-vocab.cpp character for character.
@@ -60,6 +66,8 @@ R_LLAMA3 = R_QWEN2.replace(r"|\p{N}|", r"|\p{N}{1,3}|")
 SPLITTERS = {"gpt2": [R_GPT2], "smollm": [r"\p{N}", R_GPT2], "qwen2": [R_QWEN2], "llama3": [R_LLAMA3]}
 
 CHAT = "<|im_start|>system\nYou are helpful.<|im_end|>\n<|im_start|>user\nHi, what's 2+2?<|im_end|>\n<|im_start|>assistant\n"
+GEMMA_CHAT = ("<bos><start_of_turn>user\nYou are helpful.\n\nHi, what's 2+2?<end_of_turn>\n"
+              "<start_of_turn>model\n4<end_of_turn>\n<start_of_turn>user\n  Thanks!\t<end_of_turn>\n<start_of_turn>model\n")
 
 # (name, bytes, add_special, parse_special)
 EDGE_CASES = [
@@ -133,6 +141,10 @@ EDGE_CASES = [
     ("json", b'{"a": [1, 2.5, "x\\ny"], "b": null}', 0, 0),
     ("repeat_a", b"a" * 1000, 0, 0),
     ("repeat_eq", b"=" * 300, 0, 0),
+]
+
+# Chat markup and special-token texts of SmolLM2 (ChatML).
+SMOLLM2_CASES = [
     ("chat_plain", CHAT.encode(), 0, 0),
     ("chat_special", CHAT.encode(), 0, 1),
     ("special_alone_plain", b"<|endoftext|>", 0, 0),
@@ -140,6 +152,45 @@ EDGE_CASES = [
     ("special_glued", b"abc<|im_end|>def<|im_start|><|im_start|>", 0, 1),
     ("special_partial", b"<|im_start <|im_end| <|im_end|", 0, 1),
     ("special_add_special", b"<|im_start|>user\nhi<|im_end|>", 1, 1),
+]
+
+# Gemma 3: its turn markers and other CONTROL tokens (matched only with parse_special),
+# its USER_DEFINED tokens (always cut out of the text: runs of newlines, spaces and
+# tabs up to 31, HTML tags, image markers; "</s>" is made CONTROL by llama.cpp's EOG
+# list), literal "▁" in the input, byte-token texts, invalid UTF-8 whose lead byte
+# swallows what follows, and a token with "▁" inside (">▁</").
+GEMMA3_CASES = [
+    ("gemma_chat_plain", GEMMA_CHAT.encode(), 0, 0),
+    ("gemma_chat_special", GEMMA_CHAT.encode(), 0, 1),
+    ("gemma_chat_special_add_special", GEMMA_CHAT[5:].encode(), 1, 1),
+    ("turn_markers_plain", b"<start_of_turn><end_of_turn>", 0, 0),
+    ("turn_markers_special", b"<start_of_turn><end_of_turn>", 0, 1),
+    ("turn_markers_glued", b"abc<end_of_turn>def<start_of_turn><start_of_turn>", 0, 1),
+    ("turn_markers_partial", b"<start_of_turn <end_of_turn> <end_of_turn <start_of_turn>>", 0, 1),
+    ("control_texts_plain", b"<eos> <bos> <pad> <unk> <mask>", 0, 0),
+    ("control_texts_special", b"<eos> <bos> <pad> <unk> <mask>", 0, 1),
+    ("unused_plain", b"<unused0><unused99>x<unused6241>", 0, 0),
+    ("unused_special", b"<unused0><unused99>x<unused6241>", 0, 1),
+    ("html_tags", b"<table><tr><td>a</td></tr></table> <h1>T</h1> <b>b</b><i>i</i><code>c</code>", 0, 0),
+    ("html_tags_special", b"<table><tr><td>a</td></tr></table> <h1>T</h1>", 0, 1),
+    ("html_nested", b"<<table>> <table<tr>> </<b>> <tr><tr>", 0, 0),
+    ("strike_plain", b"<s>x</s> </s></s>", 0, 0),
+    ("strike_special", b"<s>x</s> </s></s>", 0, 1),
+    ("image_markers", b"<start_of_image>pic<end_of_image>[multimodal]", 0, 0),
+    ("newline_runs", b"a\nb\n\nc\n\n\nd" + b"\n" * 31 + b"e" + b"\n" * 32 + b"f" + b"\n" * 100, 0, 0),
+    ("newline_run_63", b"\n" * 63, 0, 0),
+    ("space_runs", b"a  b   c" + b" " * 30 + b"d" + b" " * 31 + b"e" + b" " * 32 + b"f" + b" " * 62, 0, 0),
+    ("space_run_100", b" " * 100 + b"x", 0, 0),
+    ("tab_runs", b"\t" + b"a\t\tb" + b"\t" * 31 + b"c" + b"\t" * 32 + b"d" + b"\t" * 70, 0, 0),
+    ("mixed_runs", b" \n \n\t \t\t  \n\n\n   x \t y\t \n", 0, 0),
+    ("space_before_newline", b"end of line \nnext  \n  indented\n", 0, 0),
+    ("escape_char_in_text", "a\u2581b \u2581 \u2581\u2581c\u2581".encode(), 0, 0),
+    ("byte_token_texts", b"<0x41><0x0A> <0xFF>", 0, 0),
+    ("invalid_lead_swallows", b"\xe2ab \xf0cde \xe2 x \xc3", 0, 0),
+    ("invalid_lead_before_space", b"\xe2 \xf0  x", 0, 0),
+    ("escape_inside_token", b"x> </y <b> </b>", 0, 0),
+    ("long_words", b"unbelievable internationalization antidisestablishmentarianism pneumonoultramicroscopic", 0, 0),
+    ("alternating", b"ab" * 500, 0, 0),
 ]
 
 
@@ -162,8 +213,9 @@ def build_tool():
     subprocess.run(cmd, check=True)
 
 
-def gguf_with_pre(src, dst, pre):
-    """Copy SRC's metadata (no tensors) to DST with tokenizer.ggml.pre = PRE."""
+def gguf_with(src, dst, key, value):
+    """Copy SRC's metadata (no tensors) to DST with KEY (an existing key) set to VALUE (a
+    str or a bool), or dropped when VALUE is None."""
     data = open(src, "rb").read()
     magic, version, n_tensors, n_kv = struct.unpack_from("<4sIQQ", data, 0)
     assert magic == b"GGUF" and version >= 2, src
@@ -182,23 +234,29 @@ def gguf_with_pre(src, dst, pre):
             return pos
         return pos + fixed[vtype]
 
-    out = [struct.pack("<4sIQQ", b"GGUF", version, 0, n_kv)]
+    if value is None:
+        encoded = None
+    elif isinstance(value, bool):
+        encoded = struct.pack("<IB", 7, int(value))
+    else:
+        encoded = struct.pack("<IQ", 8, len(value.encode())) + value.encode()
+    out = [struct.pack("<4sIQQ", b"GGUF", version, 0, n_kv - (value is None))]
     pos, found = 24, False
     for _ in range(n_kv):
         start = pos
         key_len = struct.unpack_from("<Q", data, pos)[0]
-        key = data[pos + 8:pos + 8 + key_len]
+        name = data[pos + 8:pos + 8 + key_len]
         pos += 8 + key_len
         vtype = struct.unpack_from("<I", data, pos)[0]
         end = skip_value(vtype, pos + 4)
-        if key == b"tokenizer.ggml.pre":
-            value = pre.encode()
-            out.append(data[start:pos] + struct.pack("<IQ", 8, len(value)) + value)
+        if name == key.encode():
+            if encoded is not None:
+                out.append(data[start:pos] + encoded)
             found = True
         else:
             out.append(data[start:end])
         pos = end
-    assert found, "no tokenizer.ggml.pre in %s" % src
+    assert found, "no %s in %s" % (key, src)
     blob = b"".join(out)
     blob += b"\0" * (-len(blob) % 32)
     open(dst, "wb").write(blob)
@@ -229,70 +287,99 @@ def run_ref(args, paths):
     return results
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default=os.environ.get("LMZ_DATA", os.path.join(ROOT, "..", "shared", "data")))
-    ap.add_argument("--model", default=os.path.join(CACHE, "models", "SmolLM2-135M-Instruct.Q4_1.gguf"))
-    args = ap.parse_args()
-    build_tool()
-    check_regexes()
+# Per model: its GGUF, its own variant's name, the edge cases (shared ones first), the
+# relabelled copies ((variant, key, value; None drops the key)) and whether the word
+# splitters are checked.
+MODELS = {
+    "smollm2": dict(gguf="SmolLM2-135M-Instruct.Q4_1.gguf", own="smollm", cases=EDGE_CASES + SMOLLM2_CASES,
+                    relabels=[(pre, "tokenizer.ggml.pre", pre) for pre in ["gpt-2", "qwen2", "llama-bpe"]],
+                    splitters=True),
+    "gemma3": dict(gguf="gemma-3-270m-q4_k_m.gguf", own="gemma3", cases=EDGE_CASES + GEMMA3_CASES,
+                   relabels=[("gemma3+space_prefix", "tokenizer.ggml.add_space_prefix", True),
+                             ("gemma3-scores", "tokenizer.ggml.scores", None)],
+                   splitters=False),
+}
+
+
+def write_fixture(name, data_dir):
+    spec = MODELS[name]
+    model = os.path.join(MODELS_DIR, spec["gguf"])
+    if not os.path.exists(model):
+        sys.exit("ref_tokens: %s is missing; run `python3 tools/fetch_models.py %s`" % (model, name))
+    cases = spec["cases"]
     files = []
     for d in FILE_DIRS:
-        for dirpath, _, names in os.walk(os.path.join(args.data, d)):
-            files += [os.path.relpath(os.path.join(dirpath, n), args.data) for n in names]
+        for dirpath, _, names in os.walk(os.path.join(data_dir, d)):
+            files += [os.path.relpath(os.path.join(dirpath, n), data_dir) for n in names]
     files.sort()
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         case_paths = []
-        for i, (name, data, _, _) in enumerate(EDGE_CASES):
+        for i, (case, data, _, _) in enumerate(cases):
             path = os.path.join(tmp, "case%03d" % i)
             open(path, "wb").write(data)
             case_paths.append(path)
 
-        def run_cases(pre, model):
-            for flags in sorted({(a, p) for _, _, a, p in EDGE_CASES}):
-                picked = [i for i, c in enumerate(EDGE_CASES) if (c[2], c[3]) == flags]
-                results = run_ref(["tokens", model, str(flags[0]), str(flags[1])], [case_paths[i] for i in picked])
+        def run_cases(variant, gguf):
+            for flags in sorted({(a, p) for _, _, a, p in cases}):
+                picked = [i for i, c in enumerate(cases) if (c[2], c[3]) == flags]
+                results = run_ref(["tokens", gguf, str(flags[0]), str(flags[1])], [case_paths[i] for i in picked])
                 for i, res in zip(picked, results):
-                    name, data = EDGE_CASES[i][0], EDGE_CASES[i][1]
-                    rows.append((pre, flags[0], flags[1], name, "hex:" + data.hex(), len(data), res, True))
+                    case, data = cases[i][0], cases[i][1]
+                    rows.append((variant, flags[0], flags[1], case, "hex:" + data.hex(), len(data), res, True))
 
-        def run_files(pre, model, names):
-            results = run_ref(["tokens", model, "0", "0"], [os.path.join(args.data, n) for n in names])
+        def run_files(variant, gguf, names):
+            results = run_ref(["tokens", gguf, "0", "0"], [os.path.join(data_dir, n) for n in names])
             for n, res in zip(names, results):
-                size = os.path.getsize(os.path.join(args.data, n))
-                rows.append((pre, 0, 0, n, "file:" + n, size, res, False))
+                size = os.path.getsize(os.path.join(data_dir, n))
+                rows.append((variant, 0, 0, n, "file:" + n, size, res, False))
 
-        run_cases("smollm", args.model)
-        run_files("smollm", args.model, files)
-        for pre in VARIANT_PRES:
-            variant = os.path.join(tmp, "vocab-%s.gguf" % pre)
-            gguf_with_pre(args.model, variant, pre)
-            run_cases(pre, variant)
-            run_files(pre, variant, VARIANT_FILES)
-        for name, regexes in SPLITTERS.items():
-            results = run_ref(["split", "\n".join(regexes)], case_paths)
-            for (case, data, _, _), res in zip(EDGE_CASES, results):
-                rows.append(("split:" + name, 0, 0, case, "hex:" + data.hex(), len(data), res, True))
-            paths = [os.path.join(args.data, n) for n in VARIANT_FILES]
-            for n, res in zip(VARIANT_FILES, run_ref(["split", "\n".join(regexes)], paths)):
-                size = os.path.getsize(os.path.join(args.data, n))
-                rows.append(("split:" + name, 0, 0, n, "file:" + n, size, res, False))
+        run_cases(spec["own"], model)
+        run_files(spec["own"], model, files)
+        for variant, key, value in spec["relabels"]:
+            copy = os.path.join(tmp, "vocab-%s.gguf" % variant)
+            gguf_with(model, copy, key, value)
+            run_cases(variant, copy)
+            run_files(variant, copy, VARIANT_FILES)
+        if spec["splitters"]:
+            for splitter, regexes in SPLITTERS.items():
+                results = run_ref(["split", "\n".join(regexes)], case_paths)
+                for (case, data, _, _), res in zip(cases, results):
+                    rows.append(("split:" + splitter, 0, 0, case, "hex:" + data.hex(), len(data), res, True))
+                paths = [os.path.join(data_dir, n) for n in VARIANT_FILES]
+                for n, res in zip(VARIANT_FILES, run_ref(["split", "\n".join(regexes)], paths)):
+                    size = os.path.getsize(os.path.join(data_dir, n))
+                    rows.append(("split:" + splitter, 0, 0, n, "file:" + n, size, res, False))
 
-    with open(OUT, "w", encoding="utf-8") as f:
+    out = os.path.join(ROOT, "tests", "fixtures", "tokens_%s.tsv" % name)
+    with open(out, "w", encoding="utf-8") as f:
         sdists = sorted(n for n in os.listdir(REF) if n.startswith("llama_cpp_python-"))
         f.write("# Generated by tools/ref/ref_tokens.py from the llama.cpp in %s with %s; do not edit.\n"
-                % (sdists[-1] if sdists else "llama.cpp", os.path.basename(args.model)))
-        f.write("# pre\tadd_special\tparse_special\tname\tinput\tn_bytes\tn_ids\tsha256_ids\tids\n")
-        for pre, add, parse, name, inp, size, res, full in rows:
+                % (sdists[-1] if sdists else "llama.cpp", spec["gguf"]))
+        f.write("# variant\tadd_special\tparse_special\tname\tinput\tn_bytes\tn_ids\tsha256_ids\tids\n")
+        for variant, add, parse, case, inp, size, res, full in rows:
             if isinstance(res, str):
-                f.write("%s\t%d\t%d\t%s\t%s\t%d\terror\t-\t%s\n" % (pre, add, parse, name, inp, size, res))
+                f.write("%s\t%d\t%d\t%s\t%s\t%d\terror\t-\t%s\n" % (variant, add, parse, case, inp, size, res))
             else:
                 ids = " ".join(map(str, res)) if full else ""
                 f.write("%s\t%d\t%d\t%s\t%s\t%d\t%d\t%s\t%s\n"
-                        % (pre, add, parse, name, inp, size, len(res), sha256_ids(res), ids))
-    print("wrote %s (%d rows)" % (OUT, len(rows)), file=sys.stderr)
+                        % (variant, add, parse, case, inp, size, len(res), sha256_ids(res), ids))
+    print("wrote %s (%d rows)" % (out, len(rows)), file=sys.stderr)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default=os.environ.get("LMZ_DATA", os.path.join(ROOT, "..", "shared", "data")))
+    ap.add_argument("models", nargs="*", metavar="MODEL", help="%s (default: all)" % ", ".join(sorted(MODELS)))
+    args = ap.parse_args()
+    unknown = [m for m in args.models if m not in MODELS]
+    if unknown:
+        ap.error("unknown model %s" % ", ".join(unknown))
+    build_tool()
+    check_regexes()
+    for name in args.models or sorted(MODELS):
+        write_fixture(name, args.data)
 
 
 if __name__ == "__main__":
