@@ -141,6 +141,29 @@ TEST(kernels_canonical_float_reductions_match_across_isas) {
             CHECK(!memcmp(y, y_ref, sizeof y));
         }
     }
+    /* exp-based kernels, over a range that crosses both saturation limits */
+    float e_ref[203], e[203], g_ref[203], g[203], up[203];
+    for (int i = 0; i < 203; i++) {
+        e_ref[i] = (float)(i - 101) * 1.7f;
+        g_ref[i] = (float)(i - 101) * 0.97f;
+        up[i] = rnd_float(3.0f);
+    }
+    memcpy(e, e_ref, sizeof e);
+    memcpy(g, g_ref, sizeof g);
+    lmz_isa_set(LMZ_ISA_SCALAR);
+    float sum_ref = lmz_vec_exp_sum(e_ref, 203, 2.5f);
+    lmz_vec_swiglu(g_ref, up, 203);
+    for (int i = 0; i < 203; i++) CHECK(lmz_f32_to_bits(e_ref[i]) == lmz_f32_to_bits(lmz_expf((float)(i - 101) * 1.7f - 2.5f)));
+    for (int isa = LMZ_ISA_AVX2; isa <= (int)best; isa++) {
+        float e2[203], g2[203];
+        memcpy(e2, e, sizeof e);
+        memcpy(g2, g, sizeof g);
+        lmz_isa_set((enum lmz_isa)isa);
+        CHECK(lmz_f32_to_bits(lmz_vec_exp_sum(e2, 203, 2.5f)) == lmz_f32_to_bits(sum_ref));
+        CHECK(!memcmp(e2, e_ref, sizeof e2));
+        lmz_vec_swiglu(g2, up, 203);
+        CHECK(!memcmp(g2, g_ref, sizeof g2));
+    }
     lmz_isa_set(best);
 }
 

@@ -6,6 +6,7 @@
 #include <immintrin.h>
 
 #include "../util/fp16.h"
+#include "../util/mathfn.h"
 #include "quant.h"
 #include "vecf.h"
 
@@ -237,6 +238,55 @@ float lmz_vec_dot_f16_avx2(const float *a, const uint16_t *b16, int64_t n) {
 }
 
 float lmz_dot_f16_avx2(int64_t k, const void *w, const void *x) { return lmz_vec_dot_f16_avx2(x, w, k); }
+
+/* lmz_expf, lane by lane: the same operations in the same order (mathfn.c), so the same
+ * bits; the out-of-range cases are blended in afterwards. */
+static inline __m256 expf8(__m256 x) {
+    const __m256 shifter = _mm256_set1_ps(12582912.0f);
+    __m256 n = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)), shifter), shifter);
+    __m256 r = _mm256_sub_ps(x, _mm256_mul_ps(n, _mm256_set1_ps(0.693359375f)));
+    r = _mm256_sub_ps(r, _mm256_mul_ps(n, _mm256_set1_ps(-2.12194440e-4f)));
+    __m256 p = _mm256_set1_ps(1.0f / 720.0f);
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.0f / 120.0f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.0f / 24.0f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.0f / 6.0f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(0.5f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.0f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.0f));
+    __m256i k = _mm256_slli_epi32(_mm256_cvttps_epi32(n), 23);
+    __m256 y = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), k));
+    y = _mm256_blendv_ps(y, _mm256_setzero_ps(), _mm256_cmp_ps(x, _mm256_set1_ps(-86.5f), _CMP_LT_OQ));
+    y = _mm256_blendv_ps(y, _mm256_set1_ps(__builtin_inff()), _mm256_cmp_ps(x, _mm256_set1_ps(88.0f), _CMP_GT_OQ));
+    return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+}
+
+float lmz_vec_exp_sum_avx2(float *w, int64_t n, float mx) {
+    __m256 acc = _mm256_setzero_ps(), m = _mm256_set1_ps(mx);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 e = expf8(_mm256_sub_ps(_mm256_loadu_ps(w + i), m));
+        _mm256_storeu_ps(w + i, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    float lane[8];
+    _mm256_storeu_ps(lane, acc);
+    for (; i < n; i++) {
+        w[i] = lmz_expf(w[i] - mx);
+        lane[i & 7] += w[i];
+    }
+    return lmz_lanes_combine(lane);
+}
+
+void lmz_vec_swiglu_avx2(float *g, const float *u, int64_t n) {
+    const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_loadu_ps(g + i);
+        __m256 silu = _mm256_div_ps(x, _mm256_add_ps(one, expf8(_mm256_xor_ps(x, sign))));
+        _mm256_storeu_ps(g + i, _mm256_mul_ps(silu, _mm256_loadu_ps(u + i)));
+    }
+    for (; i < n; i++) g[i] = lmz_siluf(g[i]) * u[i];
+}
 
 void lmz_vec_axpy_f16_avx2(float *y, float alpha, const uint16_t *x16, int64_t n) {
     __m256 av = _mm256_set1_ps(alpha);

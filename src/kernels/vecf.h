@@ -19,7 +19,11 @@ static inline float lmz_dot_canon_scalar(const float *a, const float *b, int64_t
     return lmz_lanes_combine(lane);
 }
 
-/* Dispatched on lmz_isa_current(). */
+/* Dispatched on lmz_isa_current(). The exp-based ones compute lmz_expf's exact bits. */
+/* w[i] = expf(w[i] - mx) for i < n; returns their canonical sum. */
+float lmz_vec_exp_sum(float *w, int64_t n, float mx);
+/* g[i] = silu(g[i]) * u[i] (SwiGLU). */
+void lmz_vec_swiglu(float *g, const float *u, int64_t n);
 float lmz_vec_dot(const float *a, const float *b, int64_t n);            /* canonical a.b */
 float lmz_vec_dot_f16(const float *a, const uint16_t *b16, int64_t n);   /* canonical a.fp16(b) */
 void lmz_vec_axpy_f16(float *y, float alpha, const uint16_t *x16, int64_t n); /* y += alpha * x */
@@ -28,5 +32,7 @@ float lmz_vec_dot_f16_scalar(const float *a, const uint16_t *b16, int64_t n);
 float lmz_vec_dot_f16_avx2(const float *a, const uint16_t *b16, int64_t n);
 float lmz_vec_dot_avx2(const float *a, const float *b, int64_t n);
 void lmz_vec_axpy_f16_avx2(float *y, float alpha, const uint16_t *x16, int64_t n);
+float lmz_vec_exp_sum_avx2(float *w, int64_t n, float mx);
+void lmz_vec_swiglu_avx2(float *g, const float *u, int64_t n);
 
 #endif

@@ -233,12 +233,7 @@ static void attention_worker(void *p, int ith, int nth) {
             w[u] = s;
             if (s > mx) mx = s;
         }
-        float lane[8] = {0};
-        for (int u = p_begin; u <= p_end; u++) {
-            w[u] = lmz_expf(w[u] - mx);
-            lane[(u - p_begin) & 7] += w[u];
-        }
-        float inv = 1.0f / lmz_lanes_combine(lane);
+        float inv = 1.0f / lmz_vec_exp_sum(w + p_begin, p_end - p_begin + 1, mx);
         float *out = c->attn + ((size_t)tok * H + h) * D;
         memset(out, 0, (size_t)D * sizeof(float));
         for (int u = p_begin; u <= p_end; u++) {
@@ -312,10 +307,10 @@ static void ffn_block(lmz_ctx *c, int il, int n_tok) {
     invalidate_act(c);
     matmul(c, &L->w_gate, c->xn, n_tok, c->gate, F);
     matmul(c, &L->w_up, c->xn, n_tok, c->up, F);
-    for (size_t i = 0; i < (size_t)n_tok * F; i++) {
-        float g = m->gelu ? lmz_geluf(c->gate[i]) : lmz_siluf(c->gate[i]);
-        c->gate[i] = g * c->up[i];
-    }
+    if (m->gelu)
+        for (size_t i = 0; i < (size_t)n_tok * F; i++) c->gate[i] = lmz_geluf(c->gate[i]) * c->up[i];
+    else
+        lmz_vec_swiglu(c->gate, c->up, (int64_t)n_tok * F);
     invalidate_act(c);
     matmul(c, &L->w_down, c->gate, n_tok, c->tmp, E);
     for (int t = 0; t < n_tok; t++) {
