@@ -76,9 +76,9 @@ static char *run(lmz_model *m, lmz_tokenizer *tok, const char *const *prompts, i
     return all;
 }
 
-TEST(generate_same_text_for_any_thread_count_and_batch) {
-    lmz_model *m = test_model("smollm2");
-    lmz_tokenizer *tok = test_tokenizer("smollm2");
+static void same_text(const char *model_name) {
+    lmz_model *m = test_model(model_name);
+    lmz_tokenizer *tok = test_tokenizer(model_name);
     if (!m || !tok) return;
     const char *prompts[3] = {"The history of the printing press", "def fibonacci(n):", "Three reasons to learn C:"};
     lmz_gen_params sampled = {24, {0.8f, 40, 0.95f}, 1234, NULL, 0};
@@ -105,6 +105,9 @@ TEST(generate_same_text_for_any_thread_count_and_batch) {
         free(ref);
     }
 }
+
+TEST(generate_same_text_for_any_thread_count_and_batch_smollm2) { same_text("smollm2"); }
+TEST(generate_same_text_for_any_thread_count_and_batch_gemma3) { same_text("gemma3"); }
 
 TEST(generate_stops_at_stop_string_and_limit) {
     lmz_model *m = test_model("smollm2");
