@@ -29,6 +29,8 @@ typedef struct {
 
 static const model_info SMOLLM2 = {"smollm2", "tests/fixtures/tokens_smollm2.tsv", "smollm"};
 static const model_info GEMMA3 = {"gemma3", "tests/fixtures/tokens_gemma3.tsv", "gemma3"};
+/* Outside CI (`make models-all`): its tests are skipped when the model is absent. */
+static const model_info QWEN25CODER = {"qwen25coder", "tests/fixtures/tokens_qwen25coder.tsv", "qwen2"};
 
 #define MODEL_HINT "the model is missing: run `python3 tools/fetch_models.py %s`"
 #define LARGEST_FILE "llm-text/gsm8k_gpt3_solutions.jsonl"
@@ -428,6 +430,29 @@ TEST(tokenizer_parity_smollm2_edge_cases) {
     int failures = parity_edge_cases(&SMOLLM2, SMOLLM2.own_variant, NULL, &n);
     CHECKF(failures == 0, "%d of %d edge cases differ from llama.cpp", failures, n);
     CHECKF(n >= 75, "only %d edge cases in the fixture", n);
+}
+
+TEST(tokenizer_parity_qwen25coder_data_files) {
+    if (!test_model_path(QWEN25CODER.name)) {
+        test_skip("model qwen25coder is not downloaded (`make models-all` fetches it)");
+        return;
+    }
+    int n, uncovered;
+    int failures = parity_data_files(&QWEN25CODER, &n, &uncovered);
+    CHECK_EQ_INT(uncovered, 0);
+    CHECKF(failures == 0, "%d of %d data files differ from llama.cpp", failures, n);
+    CHECKF(n >= 45, "only %d data files in the fixture", n);
+}
+
+TEST(tokenizer_parity_qwen25coder_edge_cases) {
+    if (!test_model_path(QWEN25CODER.name)) {
+        test_skip("model qwen25coder is not downloaded (`make models-all` fetches it)");
+        return;
+    }
+    int n;
+    int failures = parity_edge_cases(&QWEN25CODER, QWEN25CODER.own_variant, NULL, &n);
+    CHECKF(failures == 0, "%d of %d edge cases differ from llama.cpp", failures, n);
+    CHECKF(n >= 60, "only %d edge cases in the fixture", n);
 }
 
 TEST(tokenizer_parity_gemma3_data_files) {

@@ -30,7 +30,7 @@ Fixture columns (tab-separated; '#' lines are comments):
   edge cases only. sha256_ids: of those values as little-endian int32
   n_ids "error": llama.cpp threw on this input (the reason is in ids)
 
-usage: ref_tokens.py [--data DIR] [MODEL...]   (MODEL: smollm2, gemma3; default both)
+usage: ref_tokens.py [--data DIR] [MODEL...]   (MODEL: smollm2, gemma3, qwen25coder; default all)
 """
 import argparse
 import hashlib
@@ -298,6 +298,8 @@ MODELS = {
                    relabels=[("gemma3+space_prefix", "tokenizer.ggml.add_space_prefix", True),
                              ("gemma3-scores", "tokenizer.ggml.scores", None)],
                    splitters=False),
+    "qwen25coder": dict(gguf="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", own="qwen2", cases=EDGE_CASES, relabels=[],
+                        splitters=False),
 }
 
 
