@@ -3,15 +3,17 @@
 
 This is a second, independent implementation of docs/format.md (the C one is
 src/container/archive.c): if the two disagree about a valid file, one of them does
-not follow the spec. Each damaged case changes one thing in a valid archive and,
-where the point is a field check rather than a checksum, recomputes the checksums
-so that only that check can catch it. index.txt lists, per file, "ok" or "error"
-followed by a substring lmz_last_error() must contain; tests/test_container.c
+not follow the spec (tests/test_container.c also rewrites every valid file with the
+C writer and requires the same bytes). Each damaged case changes one thing in a valid
+archive and, where the point is a field check rather than a checksum, recomputes the
+checksums so that only that check can catch it. index.txt lists, per file, "ok" or
+"error" followed by a substring lmz_last_error() must contain; tests/test_container.c
 replays it and fuzz/run.sh seeds the archive fuzzer with the same files.
 
 usage: make_archive_corpus.py [OUT_DIR]      (default tests/fixtures/archive)
 The output is deterministic; rerun after changing a case and commit the result.
 """
+import binascii
 import os
 import struct
 import sys
@@ -19,70 +21,92 @@ import zlib
 
 OUT_DIR = sys.argv[1] if len(sys.argv) > 1 else os.path.join("tests", "fixtures", "archive")
 
-MAGIC = b"\x89LMZ\r\n\x1a\n"
-END_MAGIC = b"END\x1a"
+MAGIC = b"\x89LMZ"
 VERSION = 1
-HEADER_SIZE = 212
-ENTRY_SIZE = 20
-TRAILER_SIZE = 24
 HAS_CONTEXT = 1
-CHUNK_RAW = 1
+HAS_ADAPTER = 2
 NO_TOKEN = 0xFFFFFFFF
+FP = 8  # fingerprint bytes: the first 8 of a SHA-256
 
 
-def crc(b):
+def crc32(b):
     return zlib.crc32(b) & 0xFFFFFFFF
 
 
+def crc16(b):
+    """CRC-16/CCITT-FALSE, the header checksum."""
+    return binascii.crc_hqx(b, 0xFFFF)
+
+
+def varint(v):
+    """LEB128, shortest form."""
+    out = bytearray()
+    while True:
+        if v < 0x80:
+            out.append(v)
+            return bytes(out)
+        out.append(0x80 | (v & 0x7F))
+        v >>= 7
+
+
 def header(flags=0, engine=1, coder=1, total_bits=30, vocab=49152, start=0, context=2048,
-           chunk_bytes=4096, model_sha=bytes(range(32)), adapter_sha=bytes(32),
-           context_sha=bytes(32), name=b"SmolLM2-135M-Instruct.Q4_1", version=VERSION,
-           header_size=HEADER_SIZE):
-    """The 212 bytes of a v1 header (docs/format.md section 2), checksum included."""
-    h = MAGIC + struct.pack("<IIIIIIIIII", version, header_size, flags, engine, coder,
-                            total_bits, vocab, start, context, chunk_bytes)
-    h += model_sha + adapter_sha + context_sha
-    h += name.ljust(64, b"\0")[:64]
-    return h + struct.pack("<I", crc(h))
+           chunk_bytes=4096, model_fp=bytes(range(0xA0, 0xA8)), adapter_fp=None, context_fp=None,
+           version=VERSION, fields=None):
+    """A v1 header (docs/format.md section 3), checksum included. FIELDS, when given, replaces
+    the bytes between the fixed part and the checksum."""
+    if fields is None:
+        fields = b"".join(varint(v) for v in (flags, engine, coder, total_bits, vocab,
+                                               (start + 1) & 0xFFFFFFFF, context, chunk_bytes))
+        fields += model_fp
+        if flags & HAS_ADAPTER:
+            fields += adapter_fp
+        if flags & HAS_CONTEXT:
+            fields += context_fp
+    h = MAGIC + bytes([version, 6 + len(fields) + 2]) + fields
+    return h + struct.pack("<H", crc16(h))
 
 
-def archive(hdr, chunks, original_size=None, count=None):
-    """chunks: (input_bytes, token_count, crc32, flags, payload) tuples."""
+def entry(input_bytes, tokens, payload_len, chunk_crc):
+    e = varint(input_bytes) + varint(tokens)
+    if tokens:
+        e += varint(payload_len)
+    return e + struct.pack("<I", chunk_crc)
+
+
+def seal(body_and_table, table_size_bytes):
+    """Appends the reversed table-size varint and the archive CRC-32."""
+    d = body_and_table + table_size_bytes[::-1]
+    return d + struct.pack("<I", crc32(d))
+
+
+def archive(hdr, chunks, table=None, table_size=None):
+    """chunks: (input_bytes, token_count, crc32, payload) tuples; token_count 0 = stored.
+    TABLE / TABLE_SIZE, when given, replace the table bytes / the table-size varint bytes."""
     body = bytearray(hdr)
-    table = bytearray()
-    for input_bytes, tokens, chunk_crc, flags, payload in chunks:
+    t = bytearray()
+    for input_bytes, tokens, chunk_crc, payload in chunks:
         body += payload
-        table += struct.pack("<IIIII", input_bytes, tokens, len(payload), chunk_crc, flags)
-    body += table
-    if original_size is None:
-        original_size = sum(c[0] for c in chunks)
-    if count is None:
-        count = len(chunks)
-    body += struct.pack("<QQ", original_size, count) + END_MAGIC
-    body += struct.pack("<I", crc(bytes(body)))
-    return bytes(body)
+        t += entry(input_bytes, tokens, len(payload), chunk_crc)
+    if table is not None:
+        t = table
+    return seal(bytes(body + t), table_size if table_size is not None else varint(len(t)))
 
 
 def reseal(data):
-    """Recompute both checksums of a v1 archive after a field was changed."""
+    """Recompute both checksums of a v1 archive after a byte was changed."""
     d = bytearray(data)
-    d[HEADER_SIZE - 4:HEADER_SIZE] = struct.pack("<I", crc(bytes(d[:HEADER_SIZE - 4])))
-    d[-4:] = struct.pack("<I", crc(bytes(d[:-4])))
+    h = d[5]
+    d[h - 2:h] = struct.pack("<H", crc16(bytes(d[:h - 2])))
+    d[-4:] = struct.pack("<I", crc32(bytes(d[:-4])))
     return bytes(d)
 
 
-def patch(data, offset, fmt, value, seal=True):
-    d = bytearray(data)
-    struct.pack_into(fmt, d, offset, value)
-    return reseal(bytes(d)) if seal else bytes(d)
-
-
 def coded(text, tokens, payload):
-    return (len(text), tokens, crc(text), 0, payload)
+    return (len(text), tokens, crc32(text), payload)
 
 
 def raw(text):
-    return (len(text), 0, crc(text), CHUNK_RAW, text)
+    return (len(text), 0, crc32(text), text)
 
 
 def main():
@@ -98,11 +122,18 @@ def main():
         cases.append((name, data, "error " + message))
 
     hdr = header()
-    two = [coded(b"The quick brown fox jumps over the lazy dog.", 10, bytes([0x3c, 0x91, 0x07, 0xe2, 0x55])),
-           raw(b"\xff\xfe raw bytes")]
+    hsize = len(hdr)
+    text = b"The quick brown fox jumps over the lazy dog."
+    two = [coded(text, 10, bytes([0x3c, 0x91, 0x07, 0xe2, 0x55])), raw(b"\xff\xfe raw bytes")]
+    payloads = two[0][3] + two[1][3]
     base = archive(hdr, two)
-    table = len(base) - TRAILER_SIZE - 2 * ENTRY_SIZE
-    trailer = len(base) - TRAILER_SIZE
+    table = hsize + len(payloads)  # offset of the chunk table
+
+    def with_table(entries, **kw):
+        return archive(hdr, two, table=b"".join(entries), **kw)
+
+    e0 = lambda **kw: entry(**dict(dict(input_bytes=len(text), tokens=10, payload_len=5, chunk_crc=two[0][2]), **kw))
+    e1 = entry(len(two[1][3]), 0, 0, two[1][2])
 
     # Valid archives.
     ok("empty_input.lmz", archive(hdr, []))
@@ -110,71 +141,101 @@ def main():
     ok("two_chunks.lmz", base)
     ok("empty_payload.lmz", archive(hdr, [coded(b"aaaaaaaa", 1, b"")]))
     ok("context_adapter_many.lmz", archive(
-        header(flags=HAS_CONTEXT, adapter_sha=b"\x5a" * 32, context_sha=bytes(range(100, 132)),
-               start=NO_TOKEN, name=b"m" * 63, chunk_bytes=16),
+        header(flags=HAS_CONTEXT | HAS_ADAPTER, adapter_fp=b"\x5a" * FP, context_fp=bytes(range(100, 108)),
+               start=NO_TOKEN, chunk_bytes=16),
         [raw(b"0123456789abcdef"), coded(b"0123456789", 3, b"\x01\x02"), raw(b"x"),
          coded(b"hello world", 2, b"\xaa\xbb\xcc"), raw(b"tail")]))
+    ok("adapter_only.lmz", archive(header(flags=HAS_ADAPTER, adapter_fp=b"\x11" * FP), [raw(b"ab")]))
+    ok("context_only.lmz", archive(header(flags=HAS_CONTEXT, context_fp=b"\x22" * FP), [coded(b"abc", 1, b"\x7f")]))
     ok("large_sizes.lmz", archive(header(chunk_bytes=0xFFFFFFFF, total_bits=31, vocab=0x7FFFFFFF),
-                                  [(0xFFFFFFFF, 0xFFFFFFFF, 0, 0, b"\x42" * 9)] * 3))
+                                  [(0xFFFFFFFF, 0xFFFFFFFF, 0, b"\x42" * 9)] * 3))
+    ok("largest_header.lmz", archive(
+        header(flags=HAS_CONTEXT | HAS_ADAPTER, engine=0xFFFFFFFF, coder=0xFFFFFFFF, total_bits=31,
+               vocab=0x7FFFFFFF, start=0x7FFFFFFE, context=0xFFFFFFFF, chunk_bytes=0xFFFFFFFF,
+               adapter_fp=b"\xfe" * FP, context_fp=b"\xef" * FP), []))
+    ok("two_byte_table_size.lmz", archive(hdr, [coded(b"%04d" % i * 9, 10 + i, bytes([i]) * 30) for i in range(20)]))
 
     # Not an archive, or cut short.
     bad("empty_file.lmz", b"", "archive is empty")
     bad("bad_magic.lmz", b"GGUF" + base[4:], "not an lmz archive")
-    bad("magic_only.lmz", MAGIC[:6], "archive is truncated (6 bytes)")
-    bad("truncated_header.lmz", base[:100], "archive is truncated (100 bytes; the header alone is 212)")
-    bad("truncated_body.lmz", base[:-10], "archive is truncated")
-    bad("truncated_after_header.lmz", base[:HEADER_SIZE + 3], "archive is truncated")
+    bad("magic_only.lmz", MAGIC[:3], "archive is truncated (3 bytes)")
+    bad("truncated_header.lmz", base[:20], "archive is truncated (20 bytes; the header alone is %d)" % hsize)
+    bad("truncated_body.lmz", base[:-10], "truncated")
+    bad("truncated_after_header.lmz", base[:hsize + 3], "truncated")
+    bad("header_only.lmz", base[:hsize], "archive is truncated (%d bytes; the header alone is %d" % (hsize, hsize))
     bad("extra_byte.lmz", base + b"\0", "extra bytes")
 
     # Checksums.
-    d = bytearray(base)
-    d[40] ^= 0x04
-    bad("header_bit_flip.lmz", bytes(d), "archive header checksum mismatch")
-    d = bytearray(base)
-    d[HEADER_SIZE + 1] ^= 0x80
-    bad("payload_bit_flip.lmz", bytes(d), "archive checksum mismatch")
-    d = bytearray(base)
-    d[table + 3] ^= 0x01
-    bad("table_bit_flip.lmz", bytes(d), "archive checksum mismatch")
+    def flip(data, offset, mask):
+        d = bytearray(data)
+        d[offset] ^= mask
+        return bytes(d)
+
+    bad("header_bit_flip.lmz", flip(base, 12, 0x04), "archive header checksum mismatch")
+    bad("header_crc_bit_flip.lmz", flip(base, hsize - 1, 0x80), "archive header checksum mismatch")
+    bad("payload_bit_flip.lmz", flip(base, hsize + 1, 0x80), "archive checksum mismatch")
+    bad("table_bit_flip.lmz", flip(base, table + 3, 0x01), "archive checksum mismatch")
+    bad("table_size_bit_flip.lmz", flip(base, len(base) - 5, 0x02), "archive checksum mismatch")
+    bad("archive_crc_bit_flip.lmz", flip(base, len(base) - 1, 0x10), "archive checksum mismatch")
 
     # Header fields (checksums recomputed).
-    bad("version_2.lmz", patch(base, 8, "<I", 2), "archive format version 2 is not supported")
-    bad("version_9_long_header.lmz", patch(patch(base, 8, "<I", 9, False), 12, "<I", 5000, False),
-        "archive format version 9 is not supported")
-    bad("header_size_tiny.lmz", patch(base, 12, "<I", 8, False), "archive header is damaged (header size 8)")
-    bad("unknown_flags.lmz", patch(base, 16, "<I", 0x10), "flags 0x10 include features")
-    bad("total_bits_32.lmz", patch(base, 28, "<I", 32), "frequency total 2^32 is outside")
-    bad("vocab_zero.lmz", patch(base, 32, "<I", 0), "vocabulary size 0 does not fit")
-    bad("start_token_outside.lmz", patch(base, 36, "<I", 49152), "start token 49152 is outside the vocabulary")
-    bad("context_zero.lmz", patch(base, 40, "<I", 0), "context size is 0")
-    bad("chunk_size_zero.lmz", patch(base, 44, "<I", 0), "chunk size is 0")
-    bad("context_sha_without_flag.lmz", patch(base, 120, "<B", 7), "context fingerprint is set")
-    bad("name_control_char.lmz", patch(base, 146, "<B", 0x1b), "model name contains control characters")
-    bad("name_unterminated.lmz", reseal(base[:144] + b"n" * 64 + base[208:]), "model name is longer than 63 bytes")
-    bad("name_junk_after_nul.lmz", patch(base, 206, "<B", 0x41), "model name field has bytes after the name's end")
+    def fields(**kw):
+        return archive(header(**kw), two)
 
-    # Trailer and chunk table (checksums recomputed).
-    bad("original_size_lies.lmz", patch(base, trailer, "<Q", 1000),
-        "chunk sizes add up to 56 bytes but the archive says the original is 1000 bytes")
-    bad("chunk_count_huge.lmz", patch(base, trailer + 8, "<Q", 1 << 63),
-        "chunk table (9223372036854775808 entries) does not fit")
-    bad("chunk_count_short.lmz", patch(base, trailer + 8, "<Q", 1),
-        "chunk payloads add up to 12 bytes but the archive holds 37 payload bytes")
-    bad("chunk_exceeds_archive.lmz", patch(base, table + 8, "<I", 0xFFFFFFF0),
+    bad("version_2.lmz", fields(version=2), "archive format version 2 is not supported")
+    d = bytearray(base)
+    d[4], d[5] = 9, 250  # a later version whose header is longer than this file
+    bad("version_9_long_header.lmz", bytes(d), "archive format version 9 is not supported")
+    d = bytearray(base)
+    d[5] = 7
+    bad("header_size_tiny.lmz", bytes(d), "archive header is damaged (header size 7)")
+    bad("unknown_flags.lmz", fields(flags=0x10), "flags 0x10 include features")
+    bad("flags_too_large.lmz", archive(header(fields=b"\x80\x80\x80\x80\x10" + bytes(7) + bytes(FP)), two),
+        "archive header: the flags field is too large")
+    bad("context_flag_without_fp.lmz", archive(header(fields=varint(HAS_CONTEXT) + header()[7:-2]), two),
+        "8 bytes follow its numbers where its flags call for 16 fingerprint bytes")
+    bad("adapter_fp_zero.lmz", fields(flags=HAS_ADAPTER, adapter_fp=bytes(FP)),
+        "the has-adapter flag is set but the adapter fingerprint is zero")
+    bad("fingerprint_too_long.lmz", archive(header(fields=header()[6:-2] + b"\0"), two),
+        "9 bytes follow its numbers where its flags call for 8 fingerprint bytes")
+    bad("header_field_cut_off.lmz", archive(header(fields=b"\x00\x01\x01\x1e\x80\x80\x03\x01\x81\x0c\x80"), two),
+        "archive header: the chunk size is cut off")
+    bad("header_field_not_shortest.lmz",
+        archive(header(fields=b"\x00\x81\x00\x01\x1e\x80\x80\x03\x01\x81\x0c\x80\x20" + bytes(FP)), two),
+        "archive header: the engine version is not in its shortest form")
+    bad("total_bits_32.lmz", fields(total_bits=32), "frequency total 2^32 is outside")
+    bad("vocab_zero.lmz", fields(vocab=0), "vocabulary size 0 does not fit")
+    bad("vocab_too_large.lmz", fields(vocab=1 << 32), "the vocabulary size is too large")
+    bad("start_token_outside.lmz", fields(start=49152), "start token 49152 is outside the vocabulary")
+    bad("context_zero.lmz", fields(context=0), "context size is 0")
+    bad("chunk_size_zero.lmz", fields(chunk_bytes=0), "chunk size is 0")
+
+    # Chunk table and trailer (checksums recomputed).
+    bad("chunk_exceeds_archive.lmz", with_table([e0(payload_len=0xFFFFFFF0), e1]),
         "chunk 0: compressed size exceeds the archive")
-    bad("payloads_short.lmz", patch(base, table + 8, "<I", 4),
+    bad("payloads_short.lmz", with_table([e0(payload_len=4), e1]),
         "chunk payloads add up to 16 bytes but the archive holds 17 payload bytes")
-    bad("chunk_empty.lmz", patch(base, table, "<I", 0), "chunk 0: holds no input bytes")
-    bad("chunk_over_chunk_size.lmz", patch(base, table, "<I", 4097),
+    bad("stored_exceeds_archive.lmz", archive(hdr, two, table=e0() + entry(13, 0, 0, two[1][2])),
+        "chunk 1: compressed size exceeds the archive (13 bytes at payload offset 5; the payload area has 17)")
+    bad("chunk_empty.lmz", with_table([e0(input_bytes=0), e1]), "chunk 0: holds no input bytes")
+    bad("chunk_over_chunk_size.lmz", with_table([e0(input_bytes=4097), e1]),
         "chunk 0: 4097 input bytes exceed the archive's chunk size (4096)")
-    bad("tokens_exceed_bytes.lmz", patch(base, table + 4, "<I", 45), "chunk 0: 45 tokens cannot make 44 input bytes")
-    bad("coded_zero_tokens.lmz", patch(base, table + 4, "<I", 0), "chunk 0: 0 tokens cannot make")
-    bad("raw_with_tokens.lmz", patch(base, table + ENTRY_SIZE + 4, "<I", 2), "chunk 1: a stored chunk has a token count")
-    bad("raw_size_mismatch.lmz", patch(base, table + ENTRY_SIZE, "<I", 11),
-        "chunk 1: stored chunk of 11 input bytes has a 12-byte payload")
-    bad("chunk_unknown_flags.lmz", patch(base, table + ENTRY_SIZE + 16, "<I", 0x100),
-        "chunk 1: flags 0x100 include features")
-    bad("end_magic_damaged.lmz", patch(base, trailer + 16, "<B", 0x45 ^ 0x20), "no end-of-archive record")
+    bad("tokens_exceed_bytes.lmz", with_table([e0(tokens=45), e1]), "chunk 0: 45 tokens cannot make 44 input bytes")
+    bad("entry_too_large.lmz", with_table([e0(tokens=1 << 32), e1]),
+        "chunk 0: the token count in the chunk table is too large")
+    bad("entry_not_shortest.lmz", with_table([b"\xac\x00" + e0()[1:], e1]),
+        "chunk 0: the input size in the chunk table is not in its shortest form")
+    bad("entry_cut_off.lmz", with_table([e0(), e1[:-2]]), "chunk 1: the checksum in the chunk table is cut off")
+    bad("table_size_zero.lmz", archive(hdr, two, table_size=b"\x00"),
+        "chunk payloads add up to 0 bytes but the archive holds %d payload bytes" % (len(base) - hsize - 5))
+    bad("table_size_huge.lmz", archive(hdr, two, table_size=varint((1 << 64) - 1)),
+        "chunk table (18446744073709551615 bytes) does not fit in the archive")
+    bad("table_size_too_large.lmz", archive(hdr, two, table_size=b"\xff" * 9 + b"\x02"),
+        "archive trailer: the chunk table size is too large")
+    bad("table_size_not_shortest.lmz", archive(hdr, two, table_size=varint(len(e0() + e1))[:-1] +
+                                               bytes([varint(len(e0() + e1))[-1] | 0x80, 0])),
+        "archive trailer: the chunk table size is not in its shortest form")
+    bad("table_size_cut_off.lmz", seal(hdr, b"\x80"), "archive trailer: the chunk table size is cut off")
 
     with open(os.path.join(OUT_DIR, "index.txt"), "w") as index:
         for name, data, outcome in cases:

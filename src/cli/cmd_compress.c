@@ -292,24 +292,30 @@ static void print_stats(const options *o, const char *name, const lmz_codec_stat
 
 static int list_archive(const options *o, const char *name, const lmz_archive *a) {
     (void)o;
-    uint64_t size = LMZ_ARCHIVE_HEADER_SIZE + LMZ_ARCHIVE_TRAILER_SIZE + a->n_chunks * LMZ_ARCHIVE_ENTRY_SIZE, raw = 0;
-    for (uint64_t i = 0; i < a->n_chunks; i++) {
-        size += a->chunks[i].meta.payload_bytes;
-        raw += (a->chunks[i].meta.flags & LMZ_CHUNK_RAW) != 0;
-    }
-    char sha[65];
-    for (int i = 0; i < 32; i++) snprintf(sha + 2 * i, 3, "%02x", a->params.model_sha256[i]);
+    uint64_t size = a->size, raw = 0;
+    for (uint64_t i = 0; i < a->n_chunks; i++) raw += a->chunks[i].meta.token_count == 0;
+    char sha[2 * LMZ_ARCHIVE_FP_BYTES + 1];
+    for (int i = 0; i < LMZ_ARCHIVE_FP_BYTES; i++) snprintf(sha + 2 * i, 3, "%02x", a->params.model_fp[i]);
+    const lmz_known_model *known = lmz_archive_known_model(a->params.model_fp);
     printf("%s\n", name);
     printf("  original      %llu bytes\n", (unsigned long long)a->original_size);
     printf("  compressed    %llu bytes\n", (unsigned long long)size);
     if (a->original_size)
         printf("  ratio         %.2f%% (%.4f bits/byte)\n", 100.0 * (double)size / (double)a->original_size,
                8.0 * (double)size / (double)a->original_size);
-    printf("  model         %s (sha256 %.16s...)\n", a->params.model_name, sha);
+    printf("  model         %s (sha256 %s...)\n", known ? known->name : "not one lmz knows by name", sha);
     printf("  chunks        %llu (%llu stored raw), up to %u bytes and %u context tokens each\n",
            (unsigned long long)a->n_chunks, (unsigned long long)raw, a->params.chunk_bytes, a->params.context_tokens);
     printf("  context       %s\n", a->params.flags & LMZ_ARCHIVE_HAS_CONTEXT ? "yes (must be given to decompress)" : "none");
     return 0;
+}
+
+/* Prefixes the last error with NAME. (lmz_fail writes the buffer lmz_last_error() points
+ * to, so the message is copied first.) */
+static void fail_naming(const char *name) {
+    char why[1024];
+    snprintf(why, sizeof why, "%s", lmz_last_error());
+    lmz_fail("%s: %s", name, why);
 }
 
 static int process(const options *o, lmz_codec *codec, const char *input) {
@@ -343,7 +349,7 @@ static int process(const options *o, lmz_codec *codec, const char *input) {
         if (load_blob(input, &b)) return -1;
         lmz_archive a;
         if (lmz_archive_open(&a, b.data, b.len)) {
-            lmz_fail("%s: %s", name, lmz_last_error());
+            fail_naming(name);
             free_blob(&b);
             return -1;
         }
@@ -358,7 +364,7 @@ static int process(const options *o, lmz_codec *codec, const char *input) {
             }
             ps.total = a.original_size;
             rc = lmz_decompress(codec, &a, o->mode == MODE_TEST ? NULL : write_file_fn, out.f, &st, show_progress, &ps);
-            if (rc) lmz_fail("%s: %s", name, lmz_last_error());
+            if (rc) fail_naming(name);
             if (ps.tty && !o->quiet) fputc('\r', stderr);
             if (o->mode == MODE_DECOMPRESS && close_output(&out, rc == 0, in_st.st_mode ? in_st.st_mode : 0644)) rc = -1;
             if (!rc) print_stats(o, name, &st, b.len, st.output_bytes, now_seconds() - t0);

@@ -341,9 +341,8 @@ static void fill_params(const lmz_codec *c, lmz_archive_params *p) {
     p->start_token = (uint32_t)c->start;
     p->context_tokens = (uint32_t)n_ctx_for(c, c->chunk_tokens);
     p->chunk_bytes = (uint32_t)c->chunk_bytes;
-    memcpy(p->model_sha256, c->model_sha256, 32);
-    if (c->has_context) memcpy(p->context_sha256, c->context_sha256, 32);
-    snprintf(p->model_name, sizeof p->model_name, "%.*s", LMZ_ARCHIVE_NAME_MAX, c->model->name);
+    memcpy(p->model_fp, c->model_sha256, LMZ_ARCHIVE_FP_BYTES);
+    if (c->has_context) memcpy(p->context_fp, c->context_sha256, LMZ_ARCHIVE_FP_BYTES);
 }
 
 typedef struct {
@@ -421,14 +420,13 @@ int lmz_compress(lmz_codec *c, lmz_read_fn read, void *rctx, lmz_archive_sink si
         m = 0;
         for (int k = 0; k < n; k++) {
             pending_chunk *pc = &ch[k];
-            lmz_chunk_meta meta = {(uint32_t)pc->len, 0, (uint32_t)pc->len, lmz_crc32(pc->bytes, pc->len), LMZ_CHUNK_RAW};
+            lmz_chunk_meta meta = {(uint32_t)pc->len, 0, (uint32_t)pc->len, lmz_crc32(pc->bytes, pc->len)};
             const void *payload = pc->bytes;
             if (!pc->raw) {
                 lmz_bytebuf *out = &coded_out[m];
                 if (out->len < pc->len) {
                     meta.token_count = (uint32_t)pc->n_syms;
                     meta.payload_bytes = (uint32_t)out->len;
-                    meta.flags = 0;
                     payload = out->data;
                     st->symbols += pc->n_syms;
                     st->ideal_bits += coded_bits[m];
@@ -436,7 +434,7 @@ int lmz_compress(lmz_codec *c, lmz_read_fn read, void *rctx, lmz_archive_sink si
                 }
                 m++;
             }
-            if (meta.flags & LMZ_CHUNK_RAW) st->raw_chunks++;
+            if (meta.token_count == 0) st->raw_chunks++;
             if (lmz_archive_writer_add(w, &meta, payload)) goto done;
             st->chunks++;
             st->input_bytes += pc->len;
@@ -445,7 +443,7 @@ int lmz_compress(lmz_codec *c, lmz_read_fn read, void *rctx, lmz_archive_sink si
         if (progress) progress(pctx, st->input_bytes, st);
     }
     if (lmz_archive_writer_finish(w)) goto done;
-    st->output_bytes += LMZ_ARCHIVE_HEADER_SIZE + LMZ_ARCHIVE_TRAILER_SIZE + st->chunks * LMZ_ARCHIVE_ENTRY_SIZE;
+    st->output_bytes = lmz_archive_writer_size(w);
     rc = 0;
 done:
     lmz_archive_writer_free(w);
@@ -480,14 +478,14 @@ static int check_params(const lmz_codec *c, const lmz_archive_params *p) {
                         "start token %u)", p->freq_total_bits, p->vocab_size, p->start_token);
     bool needs_context = p->flags & LMZ_ARCHIVE_HAS_CONTEXT;
     char want[17], have[17];
-    hex16(p->context_sha256, want);
+    hex16(p->context_fp, want);
     hex16(c->context_sha256, have);
     if (needs_context && !c->has_context)
         return lmz_fail("this archive was compressed with a context (sha256 %s...): give the same text with --context "
                         "FILE or --prompt TEXT", want);
     if (!needs_context && c->has_context)
         return lmz_fail("this archive was compressed without a context: drop --context/--prompt");
-    if (needs_context && memcmp(p->context_sha256, c->context_sha256, 32))
+    if (needs_context && memcmp(p->context_fp, c->context_sha256, LMZ_ARCHIVE_FP_BYTES))
         return lmz_fail("the context you gave (sha256 %s...) is not the one this archive was compressed with "
                         "(sha256 %s...)", have, want);
     return 0;
@@ -515,9 +513,11 @@ int lmz_decompress(lmz_codec *c, const lmz_archive *a, lmz_write_fn write, void 
         int n = (int)(a->n_chunks - first < (uint64_t)G ? a->n_chunks - first : (uint64_t)G);
         int m = 0;
         for (int k = 0; k < n; k++)
-            if (!(a->chunks[first + k].meta.flags & LMZ_CHUNK_RAW)) coded[m++] = &a->chunks[first + k];
+            if (a->chunks[first + k].meta.token_count) coded[m++] = &a->chunks[first + k];
         if (m && decode_group(c, ctx, coded, m, syms)) {
-            lmz_fail("chunk %llu..%llu: %s", (unsigned long long)first, (unsigned long long)(first + n - 1), lmz_last_error());
+            char why[1024]; /* lmz_fail writes the buffer lmz_last_error() points to */
+            snprintf(why, sizeof why, "%s", lmz_last_error());
+            lmz_fail("chunk %llu..%llu: %s", (unsigned long long)first, (unsigned long long)(first + n - 1), why);
             goto done;
         }
         m = 0;
@@ -525,7 +525,7 @@ int lmz_decompress(lmz_codec *c, const lmz_archive *a, lmz_write_fn write, void 
             const lmz_archive_chunk *chunk = &a->chunks[first + k];
             const uint8_t *out = chunk->payload;
             size_t len = chunk->meta.input_bytes;
-            if (!(chunk->meta.flags & LMZ_CHUNK_RAW)) {
+            if (chunk->meta.token_count) {
                 size_t pos = 0;
                 uint8_t piece[512];
                 for (uint32_t i = 0; i < chunk->meta.token_count; i++) {

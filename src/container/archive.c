@@ -1,59 +1,73 @@
 /* archive.c — writer and validating reader of the v1 container (layout: docs/format.md).
  * The writer and the reader share one set of field checks, so the writer cannot produce an
- * archive the reader rejects. All multi-byte fields are little-endian. */
+ * archive the reader rejects. Integers are LEB128 varints, and the reader accepts only their
+ * shortest form, so every valid archive has exactly one encoding (the fuzz target checks
+ * that rewriting what it read gives the same bytes). Fixed-width fields are little-endian. */
 #include "archive.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../coder/bytebuf.h"
 #include "../util/crc32.h"
 #include "../util/error.h"
-#include "../util/sha256.h"
 
-static const uint8_t MAGIC[8] = {0x89, 'L', 'M', 'Z', '\r', '\n', 0x1A, '\n'};
-static const uint8_t END_MAGIC[4] = {'E', 'N', 'D', 0x1A};
+static const uint8_t MAGIC[4] = {0x89, 'L', 'M', 'Z'};
 
-/* Header field offsets (docs/format.md §3). */
-enum {
-    H_MAGIC = 0,
-    H_VERSION = 8,
-    H_HEADER_SIZE = 12,
-    H_FLAGS = 16,
-    H_ENGINE_VERSION = 20,
-    H_CODER_VERSION = 24,
-    H_FREQ_TOTAL_BITS = 28,
-    H_VOCAB_SIZE = 32,
-    H_START_TOKEN = 36,
-    H_CONTEXT_TOKENS = 40,
-    H_CHUNK_BYTES = 44,
-    H_MODEL_SHA = 48,
-    H_ADAPTER_SHA = 80,
-    H_CONTEXT_SHA = 112,
-    H_MODEL_NAME = 144,
-    H_CRC = 208,
-};
-_Static_assert(H_CRC + 4 == LMZ_ARCHIVE_HEADER_SIZE, "header layout");
+/* Fixed header positions (docs/format.md §3): every version keeps these, and ends its header
+ * with a CRC-16 of the bytes before it, so any reader can check a newer header and name its
+ * version. */
+enum { H_VERSION = 4, H_HEADER_SIZE = 5, H_FIELDS = 6, H_CRC_BYTES = 2 };
+#define HEADER_SIZE_MIN (H_FIELDS + H_CRC_BYTES)
 
-/* The header size field lets a reader check the CRC of, and then name the version of, an
- * archive from a later format with a different header; this bounds what it will accept. */
-#define HEADER_SIZE_MIN 20
-#define HEADER_SIZE_MAX 65536
+#define VARINT_MAX 10 /* bytes of a 64-bit LEB128 value */
+/* The largest v1 header: eight 32-bit varints and three fingerprints; the size is one byte. */
+#define HEADER_MAX (H_FIELDS + 8 * 5 + 3 * LMZ_ARCHIVE_FP_BYTES + H_CRC_BYTES)
+_Static_assert(HEADER_MAX <= 255, "header size must fit its one-byte field");
+/* The largest table entry: three 32-bit varints and the CRC-32. */
+#define ENTRY_MAX (3 * 5 + 4)
 
-#define KNOWN_FLAGS LMZ_ARCHIVE_HAS_CONTEXT
-#define KNOWN_CHUNK_FLAGS LMZ_CHUNK_RAW
+#define KNOWN_FLAGS (LMZ_ARCHIVE_HAS_CONTEXT | LMZ_ARCHIVE_HAS_ADAPTER)
+
+/* ---- Encoding helpers ---- */
 
 static void put32(uint8_t *p, uint32_t v) {
     for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
-static void put64(uint8_t *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
 static uint32_t get32(const uint8_t *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
-static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32; }
+
+/* Writes V as LEB128 (7 bits per byte, least significant first, top bit = more follow). */
+static size_t put_varint(uint8_t *p, uint64_t v) {
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+/* Reads a LEB128 value <= MAX from *P without passing END, in its shortest form only (a
+ * final 0x00 byte after others would add nothing), and advances *P. NULL, or why not. */
+static const char *get_varint(const uint8_t **p, const uint8_t *end, uint64_t max, uint64_t *out) {
+    uint64_t v = 0;
+    for (unsigned shift = 0;; shift += 7) {
+        if (*p == end) return "is cut off";
+        uint8_t b = *(*p)++;
+        uint64_t bits = b & 0x7Fu;
+        if (shift >= 64 || bits > (max >> shift)) return "is too large";
+        v |= bits << shift;
+        if (b & 0x80) continue;
+        if (b == 0 && shift > 0) return "is not in its shortest form";
+        if (v > max) return "is too large";
+        *out = v;
+        return NULL;
+    }
+}
 
 static bool all_zero(const uint8_t *p, size_t n) {
     for (size_t i = 0; i < n; i++)
@@ -61,17 +75,18 @@ static bool all_zero(const uint8_t *p, size_t n) {
     return true;
 }
 
-/* ---- Shared field checks ---- */
-
-/* NAME (NUL-terminated within LMZ_ARCHIVE_NAME_MAX + 1 bytes) is printable enough to quote
- * in a message: no control characters. */
-static int check_name(const char *name) {
-    const char *end = memchr(name, 0, LMZ_ARCHIVE_NAME_MAX + 1);
-    if (!end) return lmz_fail("archive header: model name is longer than %d bytes", LMZ_ARCHIVE_NAME_MAX);
-    for (const unsigned char *c = (const unsigned char *)name; c < (const unsigned char *)end; c++)
-        if (*c < 0x20 || *c == 0x7F) return lmz_fail("archive header: model name contains control characters");
-    return 0;
+uint16_t lmz_archive_crc16(const void *data, size_t len) {
+    /* Bitwise: it only ever covers a header of at most 255 bytes. */
+    const uint8_t *p = data;
+    uint16_t c = 0xFFFF;
+    for (size_t i = 0; i < len; i++) {
+        c ^= (uint16_t)(p[i] << 8);
+        for (int k = 0; k < 8; k++) c = (uint16_t)(c & 0x8000 ? (c << 1) ^ 0x1021 : c << 1);
+    }
+    return c;
 }
+
+/* ---- Shared field checks ---- */
 
 static int check_params(const lmz_archive_params *p) {
     if (p->flags & ~KNOWN_FLAGS)
@@ -86,29 +101,59 @@ static int check_params(const lmz_archive_params *p) {
                         p->vocab_size);
     if (p->context_tokens == 0) return lmz_fail("archive header: context size is 0 tokens");
     if (p->chunk_bytes == 0) return lmz_fail("archive header: chunk size is 0 bytes");
-    if (!(p->flags & LMZ_ARCHIVE_HAS_CONTEXT) && !all_zero(p->context_sha256, 32))
+    /* The reader leaves an absent fingerprint zero; a writer given one without its flag
+     * would otherwise drop it silently. */
+    if (!(p->flags & LMZ_ARCHIVE_HAS_ADAPTER) && !all_zero(p->adapter_fp, LMZ_ARCHIVE_FP_BYTES))
+        return lmz_fail("archive header: adapter fingerprint is set but the has-adapter flag is not");
+    /* All zero means "no adapter" to lmz_archive_check_model: such an archive could never be
+     * decoded. */
+    if ((p->flags & LMZ_ARCHIVE_HAS_ADAPTER) && all_zero(p->adapter_fp, LMZ_ARCHIVE_FP_BYTES))
+        return lmz_fail("archive header: the has-adapter flag is set but the adapter fingerprint is zero");
+    if (!(p->flags & LMZ_ARCHIVE_HAS_CONTEXT) && !all_zero(p->context_fp, LMZ_ARCHIVE_FP_BYTES))
         return lmz_fail("archive header: context fingerprint is set but the has-context flag is not");
-    return check_name(p->model_name);
+    return 0;
 }
 
 static int check_chunk(const lmz_chunk_meta *m, uint64_t index, uint32_t chunk_bytes) {
     unsigned long long i = (unsigned long long)index;
-    if (m->flags & ~KNOWN_CHUNK_FLAGS)
-        return lmz_fail("chunk %llu: flags 0x%x include features this lmz does not have", i, m->flags);
     if (m->input_bytes == 0) return lmz_fail("chunk %llu: holds no input bytes", i);
     if (m->input_bytes > chunk_bytes)
         return lmz_fail("chunk %llu: %u input bytes exceed the archive's chunk size (%u)", i, m->input_bytes,
                         chunk_bytes);
-    if (m->flags & LMZ_CHUNK_RAW) {
-        if (m->token_count != 0) return lmz_fail("chunk %llu: a stored chunk has a token count (%u)", i, m->token_count);
-        if (m->payload_bytes != m->input_bytes)
-            return lmz_fail("chunk %llu: stored chunk of %u input bytes has a %u-byte payload", i, m->input_bytes,
-                            m->payload_bytes);
-    } else if (m->token_count == 0 || m->token_count > m->input_bytes) {
-        /* Every token is at least one byte: this also bounds the decoder's work by the size. */
+    if (m->token_count == 0 && m->payload_bytes != m->input_bytes) /* the reader never sees this: it is implied */
+        return lmz_fail("chunk %llu: stored chunk of %u input bytes has a %u-byte payload", i, m->input_bytes,
+                        m->payload_bytes);
+    /* Every symbol is at least one byte: this also bounds the decoder's work by the size. */
+    if (m->token_count > m->input_bytes)
         return lmz_fail("chunk %llu: %u tokens cannot make %u input bytes", i, m->token_count, m->input_bytes);
-    }
     return 0;
+}
+
+/* The header's bytes for P (checked): returns its size. */
+static size_t encode_header(const lmz_archive_params *p, uint8_t h[HEADER_MAX]) {
+    size_t n = H_FIELDS;
+    memcpy(h, MAGIC, sizeof MAGIC);
+    h[H_VERSION] = LMZ_ARCHIVE_VERSION;
+    const uint32_t fields[] = {p->flags,      p->engine_version, p->coder_version,  p->freq_total_bits,
+                               p->vocab_size, p->start_token + 1 /* NO_TOKEN -> 0 */, p->context_tokens,
+                               p->chunk_bytes};
+    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) n += put_varint(h + n, fields[i]);
+    memcpy(h + n, p->model_fp, LMZ_ARCHIVE_FP_BYTES);
+    n += LMZ_ARCHIVE_FP_BYTES;
+    if (p->flags & LMZ_ARCHIVE_HAS_ADAPTER) {
+        memcpy(h + n, p->adapter_fp, LMZ_ARCHIVE_FP_BYTES);
+        n += LMZ_ARCHIVE_FP_BYTES;
+    }
+    if (p->flags & LMZ_ARCHIVE_HAS_CONTEXT) {
+        memcpy(h + n, p->context_fp, LMZ_ARCHIVE_FP_BYTES);
+        n += LMZ_ARCHIVE_FP_BYTES;
+    }
+    n += H_CRC_BYTES;
+    h[H_HEADER_SIZE] = (uint8_t)n;
+    uint16_t crc = lmz_archive_crc16(h, n - H_CRC_BYTES);
+    h[n - 2] = (uint8_t)crc;
+    h[n - 1] = (uint8_t)(crc >> 8);
+    return n;
 }
 
 /* ---- Writer ---- */
@@ -117,10 +162,10 @@ struct lmz_archive_writer {
     lmz_archive_sink sink;
     void *ctx;
     uint32_t crc;         /* CRC-32 of every byte written so far */
+    uint64_t written;     /* bytes written so far */
     uint32_t chunk_bytes; /* from the header: the per-chunk input limit */
     lmz_bytebuf table;    /* serialized chunk table, written at the end */
     uint64_t n_chunks;
-    uint64_t original_size;
     bool broken; /* a write failed: the output is incomplete, refuse to go on */
     bool finished;
 };
@@ -132,6 +177,7 @@ static int emit(lmz_archive_writer *w, const void *data, size_t len) {
         w->broken = true;
         return -1;
     }
+    w->written += len;
     return 0;
 }
 
@@ -142,25 +188,8 @@ lmz_archive_writer *lmz_archive_writer_new(const lmz_archive_params *p, lmz_arch
     w->sink = sink;
     w->ctx = ctx;
     w->chunk_bytes = p->chunk_bytes;
-
-    uint8_t h[LMZ_ARCHIVE_HEADER_SIZE] = {0};
-    memcpy(h + H_MAGIC, MAGIC, sizeof MAGIC);
-    put32(h + H_VERSION, LMZ_ARCHIVE_VERSION);
-    put32(h + H_HEADER_SIZE, LMZ_ARCHIVE_HEADER_SIZE);
-    put32(h + H_FLAGS, p->flags);
-    put32(h + H_ENGINE_VERSION, p->engine_version);
-    put32(h + H_CODER_VERSION, p->coder_version);
-    put32(h + H_FREQ_TOTAL_BITS, p->freq_total_bits);
-    put32(h + H_VOCAB_SIZE, p->vocab_size);
-    put32(h + H_START_TOKEN, p->start_token);
-    put32(h + H_CONTEXT_TOKENS, p->context_tokens);
-    put32(h + H_CHUNK_BYTES, p->chunk_bytes);
-    memcpy(h + H_MODEL_SHA, p->model_sha256, 32);
-    memcpy(h + H_ADAPTER_SHA, p->adapter_sha256, 32);
-    memcpy(h + H_CONTEXT_SHA, p->context_sha256, 32);
-    memcpy(h + H_MODEL_NAME, p->model_name, strlen(p->model_name)); /* the rest stays zero */
-    put32(h + H_CRC, lmz_crc32(h, H_CRC));
-    if (emit(w, h, sizeof h) != 0) {
+    uint8_t h[HEADER_MAX];
+    if (emit(w, h, encode_header(p, h)) != 0) {
         lmz_archive_writer_free(w);
         return NULL;
     }
@@ -175,31 +204,31 @@ static int writer_usable(const lmz_archive_writer *w) {
 
 int lmz_archive_writer_add(lmz_archive_writer *w, const lmz_chunk_meta *m, const void *payload) {
     if (writer_usable(w) != 0 || check_chunk(m, w->n_chunks, w->chunk_bytes) != 0) return -1;
-    uint8_t e[LMZ_ARCHIVE_ENTRY_SIZE];
-    put32(e + 0, m->input_bytes);
-    put32(e + 4, m->token_count);
-    put32(e + 8, m->payload_bytes);
-    put32(e + 12, m->crc32);
-    put32(e + 16, m->flags);
-    if (lmz_bytebuf_append(&w->table, e, sizeof e) != 0) return -1;
+    uint8_t e[ENTRY_MAX];
+    size_t n = put_varint(e, m->input_bytes);
+    n += put_varint(e + n, m->token_count);
+    if (m->token_count) n += put_varint(e + n, m->payload_bytes); /* a stored chunk's is input_bytes */
+    put32(e + n, m->crc32);
+    if (lmz_bytebuf_append(&w->table, e, n + 4) != 0) return -1;
     if (emit(w, payload, m->payload_bytes) != 0) return -1;
     w->n_chunks++;
-    w->original_size += m->input_bytes;
     return 0;
 }
 
 int lmz_archive_writer_finish(lmz_archive_writer *w) {
     if (writer_usable(w) != 0) return -1;
-    uint8_t t[LMZ_ARCHIVE_TRAILER_SIZE];
-    put64(t + 0, w->original_size);
-    put64(t + 8, w->n_chunks);
-    memcpy(t + 16, END_MAGIC, sizeof END_MAGIC);
-    if (emit(w, w->table.data, w->table.len) != 0 || emit(w, t, 20) != 0) return -1;
-    put32(t + 20, w->crc); /* covers everything before it, the trailer's first 20 bytes included */
-    if (emit(w, t + 20, 4) != 0) return -1;
+    /* The table size is read backwards from the trailer's end: its varint goes out reversed. */
+    uint8_t v[VARINT_MAX], t[VARINT_MAX + 4];
+    size_t n = put_varint(v, w->table.len);
+    for (size_t i = 0; i < n; i++) t[i] = v[n - 1 - i];
+    if (emit(w, w->table.data, w->table.len) != 0 || emit(w, t, n) != 0) return -1;
+    put32(t + n, w->crc); /* covers everything before it */
+    if (emit(w, t + n, 4) != 0) return -1;
     w->finished = true;
     return 0;
 }
+
+uint64_t lmz_archive_writer_size(const lmz_archive_writer *w) { return w->written; }
 
 void lmz_archive_writer_free(lmz_archive_writer *w) {
     if (!w) return;
@@ -209,99 +238,148 @@ void lmz_archive_writer_free(lmz_archive_writer *w) {
 
 /* ---- Reader ---- */
 
-int lmz_archive_read_header(lmz_archive_params *p, const uint8_t *data, size_t size) {
+/* The header fields between the fixed part and the CRC, [P, END). */
+static int parse_header_fields(lmz_archive_params *prm, const uint8_t *p, const uint8_t *end) {
+    static const char *const names[] = {"flags field",    "engine version", "coder version", "frequency total",
+                                        "vocabulary size", "start token",    "context size",  "chunk size"};
+    uint32_t *const dest[] = {&prm->flags,      &prm->engine_version, &prm->coder_version,  &prm->freq_total_bits,
+                              &prm->vocab_size, &prm->start_token,    &prm->context_tokens, &prm->chunk_bytes};
+    for (size_t i = 0; i < sizeof dest / sizeof *dest; i++) {
+        uint64_t v;
+        const char *why = get_varint(&p, end, UINT32_MAX, &v);
+        if (why) return lmz_fail("archive header: the %s %s", names[i], why);
+        *dest[i] = (uint32_t)v;
+        /* Unknown flags may mean fields this lmz cannot parse: report them before those. */
+        if (i == 0 && (prm->flags & ~KNOWN_FLAGS))
+            return lmz_fail("archive header: flags 0x%x include features this lmz does not have", prm->flags);
+    }
+    prm->start_token -= 1; /* stored plus one, so that "none" is 0 */
+    size_t fps = 1 + !!(prm->flags & LMZ_ARCHIVE_HAS_ADAPTER) + !!(prm->flags & LMZ_ARCHIVE_HAS_CONTEXT);
+    if ((size_t)(end - p) != fps * LMZ_ARCHIVE_FP_BYTES)
+        return lmz_fail("archive header: %zu bytes follow its numbers where its flags call for %zu fingerprint bytes",
+                        (size_t)(end - p), fps * LMZ_ARCHIVE_FP_BYTES);
+    memcpy(prm->model_fp, p, LMZ_ARCHIVE_FP_BYTES);
+    p += LMZ_ARCHIVE_FP_BYTES;
+    if (prm->flags & LMZ_ARCHIVE_HAS_ADAPTER) {
+        memcpy(prm->adapter_fp, p, LMZ_ARCHIVE_FP_BYTES);
+        p += LMZ_ARCHIVE_FP_BYTES;
+    }
+    if (prm->flags & LMZ_ARCHIVE_HAS_CONTEXT) memcpy(prm->context_fp, p, LMZ_ARCHIVE_FP_BYTES);
+    return check_params(prm);
+}
+
+/* lmz_archive_read_header, also giving the header's size. */
+static int read_header(lmz_archive_params *p, const uint8_t *data, size_t size, size_t *header_size) {
     if (size == 0) return lmz_fail("archive is empty (0 bytes)");
     if (memcmp(data, MAGIC, size < sizeof MAGIC ? size : sizeof MAGIC) != 0)
         return lmz_fail("not an lmz archive (it does not start with the lmz signature)");
-    if (size < H_FLAGS) return lmz_fail("archive is truncated (%zu bytes)", size);
-    uint32_t version = get32(data + H_VERSION);
-    uint32_t header_size = get32(data + H_HEADER_SIZE);
-    if (header_size < HEADER_SIZE_MIN || header_size > HEADER_SIZE_MAX)
-        return lmz_fail("archive header is damaged (header size %u)", header_size);
-    if (size < header_size) {
+    if (size < H_FIELDS) return lmz_fail("archive is truncated (%zu bytes)", size);
+    unsigned version = data[H_VERSION], hsize = data[H_HEADER_SIZE];
+    if (hsize < HEADER_SIZE_MIN) return lmz_fail("archive header is damaged (header size %u)", hsize);
+    if (size < hsize) {
         /* The checksum cannot be checked; a version this lmz does not read is the likelier story. */
         if (version != LMZ_ARCHIVE_VERSION)
             return lmz_fail("archive format version %u is not supported (this lmz reads version %d)", version,
                             LMZ_ARCHIVE_VERSION);
-        return lmz_fail("archive is truncated (%zu bytes; the header alone is %u)", size, header_size);
+        return lmz_fail("archive is truncated (%zu bytes; the header alone is %u)", size, hsize);
     }
-    if (get32(data + header_size - 4) != lmz_crc32(data, header_size - 4))
+    if (lmz_archive_crc16(data, hsize - H_CRC_BYTES) != (data[hsize - 2] | data[hsize - 1] << 8))
         return lmz_fail("archive header checksum mismatch (the header is damaged)");
     if (version != LMZ_ARCHIVE_VERSION)
         return lmz_fail("archive format version %u is not supported (this lmz reads version %d)", version,
                         LMZ_ARCHIVE_VERSION);
-    if (header_size != LMZ_ARCHIVE_HEADER_SIZE)
-        return lmz_fail("archive header size %u is wrong for format version %d (expected %d)", header_size,
-                        LMZ_ARCHIVE_VERSION, LMZ_ARCHIVE_HEADER_SIZE);
-
     memset(p, 0, sizeof *p);
-    p->flags = get32(data + H_FLAGS);
-    p->engine_version = get32(data + H_ENGINE_VERSION);
-    p->coder_version = get32(data + H_CODER_VERSION);
-    p->freq_total_bits = get32(data + H_FREQ_TOTAL_BITS);
-    p->vocab_size = get32(data + H_VOCAB_SIZE);
-    p->start_token = get32(data + H_START_TOKEN);
-    p->context_tokens = get32(data + H_CONTEXT_TOKENS);
-    p->chunk_bytes = get32(data + H_CHUNK_BYTES);
-    memcpy(p->model_sha256, data + H_MODEL_SHA, 32);
-    memcpy(p->adapter_sha256, data + H_ADAPTER_SHA, 32);
-    memcpy(p->context_sha256, data + H_CONTEXT_SHA, 32);
-    const uint8_t *name = data + H_MODEL_NAME;
-    const uint8_t *nul = memchr(name, 0, H_CRC - H_MODEL_NAME);
-    if (!nul) return lmz_fail("archive header: model name is longer than %d bytes", LMZ_ARCHIVE_NAME_MAX);
-    if (!all_zero(nul, (size_t)(data + H_CRC - nul)))
-        return lmz_fail("archive header: model name field has bytes after the name's end");
-    memcpy(p->model_name, name, (size_t)(nul - name));
-    return check_params(p);
+    *header_size = hsize;
+    return parse_header_fields(p, data + H_FIELDS, data + hsize - H_CRC_BYTES);
 }
 
-/* Walks the table, checking every entry and that sizes add up, and fills A's chunks. */
-static int read_table(lmz_archive *a, const uint8_t *data, const uint8_t *table, size_t payload_size) {
-    uint64_t offset = 0, input_sum = 0;
-    for (uint64_t i = 0; i < a->n_chunks; i++) {
-        const uint8_t *e = table + i * LMZ_ARCHIVE_ENTRY_SIZE;
-        lmz_archive_chunk *c = &a->chunks[i];
-        c->meta.input_bytes = get32(e + 0);
-        c->meta.token_count = get32(e + 4);
-        c->meta.payload_bytes = get32(e + 8);
-        c->meta.crc32 = get32(e + 12);
-        c->meta.flags = get32(e + 16);
-        if (check_chunk(&c->meta, i, a->params.chunk_bytes) != 0) return -1;
-        if (c->meta.payload_bytes > payload_size - offset)
+int lmz_archive_read_header(lmz_archive_params *p, const uint8_t *data, size_t size) {
+    size_t header_size;
+    return read_header(p, data, size, &header_size);
+}
+
+/* Reads entry INDEX of the table at *P (not past END) into M. 0, or -1 with a message. */
+static int parse_entry(const uint8_t **p, const uint8_t *end, uint64_t index, lmz_chunk_meta *m) {
+    static const char *const what[] = {"input size", "token count", "payload size"};
+    uint64_t v[3];
+    for (int f = 0; f < 3; f++) {
+        if (f == 2 && v[1] == 0) {
+            v[2] = v[0]; /* stored: the payload is the input, so it is not written */
+            break;
+        }
+        const char *why = get_varint(p, end, UINT32_MAX, &v[f]);
+        if (why) return lmz_fail("chunk %llu: the %s in the chunk table %s", (unsigned long long)index, what[f], why);
+    }
+    if (end - *p < 4)
+        return lmz_fail("chunk %llu: the checksum in the chunk table is cut off", (unsigned long long)index);
+    *m = (lmz_chunk_meta){(uint32_t)v[0], (uint32_t)v[1], (uint32_t)v[2], get32(*p)};
+    *p += 4;
+    return 0;
+}
+
+/* Walks the table [TABLE, END), checking every entry and that the payloads fill the payload
+ * area [PAYLOADS, TABLE) exactly; stores the chunks in OUT unless it is NULL (a counting
+ * pass). Sets *N and *INPUT_TOTAL. 0 or -1. */
+static int walk_table(const lmz_archive_params *prm, const uint8_t *payloads, const uint8_t *table,
+                      const uint8_t *end, lmz_archive_chunk *out, uint64_t *n, uint64_t *input_total) {
+    const size_t payload_size = (size_t)(table - payloads);
+    uint64_t i = 0, offset = 0, input = 0;
+    for (const uint8_t *p = table; p < end; i++) {
+        lmz_chunk_meta m;
+        if (parse_entry(&p, end, i, &m) != 0 || check_chunk(&m, i, prm->chunk_bytes) != 0) return -1;
+        if (m.payload_bytes > payload_size - offset)
             return lmz_fail("chunk %llu: compressed size exceeds the archive (%u bytes at payload offset %llu; "
                             "the payload area has %zu)",
-                            (unsigned long long)i, c->meta.payload_bytes, (unsigned long long)offset, payload_size);
-        c->payload = data + LMZ_ARCHIVE_HEADER_SIZE + offset;
-        c->input_offset = input_sum;
-        offset += c->meta.payload_bytes;
-        input_sum += c->meta.input_bytes; /* < 2^64: at most 2^60 chunks of < 2^32 bytes */
+                            (unsigned long long)i, m.payload_bytes, (unsigned long long)offset, payload_size);
+        if (out) out[i] = (lmz_archive_chunk){m, input, payloads + offset};
+        offset += m.payload_bytes;
+        input += m.input_bytes; /* < 2^64: fewer than 2^61 entries of < 2^32 bytes */
     }
     if (offset != payload_size)
         return lmz_fail("chunk payloads add up to %llu bytes but the archive holds %zu payload bytes",
                         (unsigned long long)offset, payload_size);
-    if (input_sum != a->original_size)
-        return lmz_fail("chunk sizes add up to %llu bytes but the archive says the original is %llu bytes",
-                        (unsigned long long)input_sum, (unsigned long long)a->original_size);
+    *n = i;
+    *input_total = input;
     return 0;
 }
 
 static int open_archive(lmz_archive *a, const uint8_t *data, size_t size) {
-    if (lmz_archive_read_header(&a->params, data, size) != 0) return -1;
-    size_t body = size - LMZ_ARCHIVE_HEADER_SIZE; /* payloads + table + trailer */
-    const uint8_t *t = data + size - LMZ_ARCHIVE_TRAILER_SIZE;
-    if (body < LMZ_ARCHIVE_TRAILER_SIZE || memcmp(t + 16, END_MAGIC, sizeof END_MAGIC) != 0)
-        return lmz_fail("archive is truncated (or has extra bytes after its end): no end-of-archive record");
-    if (get32(t + 20) != lmz_crc32(data, size - 4))
-        return lmz_fail("archive checksum mismatch (the archive is damaged)");
-    a->original_size = get64(t + 0);
-    a->n_chunks = get64(t + 8);
-    size_t room = body - LMZ_ARCHIVE_TRAILER_SIZE; /* payloads + table */
-    if (a->n_chunks > room / LMZ_ARCHIVE_ENTRY_SIZE)
-        return lmz_fail("chunk table (%llu entries) does not fit in the archive", (unsigned long long)a->n_chunks);
-    size_t table_size = (size_t)a->n_chunks * LMZ_ARCHIVE_ENTRY_SIZE;
-    a->chunks = lmz_calloc((size_t)a->n_chunks, sizeof *a->chunks);
-    if (!a->chunks) return -1;
-    return read_table(a, data, t - table_size, room - table_size);
+    size_t hsize;
+    if (read_header(&a->params, data, size, &hsize) != 0) return -1;
+    /* After the header: payloads, table, table size (at least 1 byte), archive CRC. */
+    if (size - hsize < 1 + 4)
+        return lmz_fail("archive is truncated (%zu bytes; the header alone is %zu, and the trailer needs 5 more)",
+                        size, hsize);
+    if (get32(data + size - 4) != lmz_crc32(data, size - 4))
+        return lmz_fail("archive checksum mismatch: the archive is damaged, truncated, or has extra bytes after its "
+                        "end");
+    /* The table size is a varint stored backwards, ending right before the CRC. */
+    const uint8_t *body = data + hsize, *size_end = data + size - 4;
+    uint8_t rev[VARINT_MAX];
+    size_t k = 0;
+    while (k < VARINT_MAX && size_end - k > body) {
+        rev[k] = size_end[-1 - (ptrdiff_t)k];
+        if (!(rev[k++] & 0x80)) break;
+    }
+    const uint8_t *q = rev;
+    uint64_t table_size;
+    const char *why = get_varint(&q, rev + k, UINT64_MAX, &table_size);
+    if (why) return lmz_fail("archive trailer: the chunk table size %s", why);
+    const uint8_t *table_end = size_end - (q - rev);
+    if (table_size > (uint64_t)(table_end - body))
+        return lmz_fail("chunk table (%llu bytes) does not fit in the archive", (unsigned long long)table_size);
+    const uint8_t *table = table_end - table_size;
+
+    uint64_t n, input;
+    if (walk_table(&a->params, body, table, table_end, NULL, &n, &input) != 0) return -1;
+    if (n) {
+        a->chunks = lmz_calloc((size_t)n, sizeof *a->chunks); /* n <= table_size / 6: entries take >= 6 bytes */
+        if (!a->chunks || walk_table(&a->params, body, table, table_end, a->chunks, &n, &input) != 0) return -1;
+    }
+    a->n_chunks = n;
+    a->original_size = input;
+    a->size = size;
+    return 0;
 }
 
 int lmz_archive_open(lmz_archive *a, const uint8_t *data, size_t size) {
@@ -316,32 +394,60 @@ void lmz_archive_close(lmz_archive *a) {
     memset(a, 0, sizeof *a);
 }
 
-/* The first 16 hex digits: enough to tell files apart in a message. */
-static void short_hex(const uint8_t sha[32], char out[20]) {
-    char hex[65];
-    lmz_sha256_hex(sha, hex);
-    memcpy(out, hex, 16);
-    memcpy(out + 16, "...", 4);
+/* ---- Models ---- */
+
+const lmz_known_model lmz_known_models[] = {
+    {"SmolLM2-135M-Instruct", "smollm2", "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"},
+    {"Gemma 3 270M", "gemma3", "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"},
+    {"Qwen2.5-Coder-1.5B-Instruct", "qwen25coder", "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"},
+    {"Qwen2.5-Coder-0.5B-Instruct", "qwen25coder05b",
+     "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"},
+    {NULL, NULL, NULL},
+};
+
+/* FP as 16 lowercase hex digits. */
+static void fp_hex(const uint8_t fp[LMZ_ARCHIVE_FP_BYTES], char out[2 * LMZ_ARCHIVE_FP_BYTES + 1]) {
+    for (int i = 0; i < LMZ_ARCHIVE_FP_BYTES; i++) snprintf(out + 2 * i, 3, "%02x", fp[i]);
+}
+
+const lmz_known_model *lmz_archive_known_model(const uint8_t fp[LMZ_ARCHIVE_FP_BYTES]) {
+    char hex[2 * LMZ_ARCHIVE_FP_BYTES + 1];
+    fp_hex(fp, hex);
+    for (const lmz_known_model *m = lmz_known_models; m->name; m++)
+        if (strncmp(m->sha256_hex, hex, 2 * LMZ_ARCHIVE_FP_BYTES) == 0) return m;
+    return NULL;
 }
 
 int lmz_archive_check_model(const lmz_archive_params *p, const char *model_name, const uint8_t model_sha256[32],
                             const uint8_t adapter_sha256[32]) {
-    char want[20], got[20];
-    if (memcmp(p->model_sha256, model_sha256, 32) != 0) {
-        short_hex(p->model_sha256, want);
-        short_hex(model_sha256, got);
-        return lmz_fail("this archive needs model '%s' (sha256 %s); you gave '%s' (sha256 %s)", p->model_name, want,
-                        model_name, got);
+    char want[2 * LMZ_ARCHIVE_FP_BYTES + 1], got[2 * LMZ_ARCHIVE_FP_BYTES + 1];
+    if (memcmp(p->model_fp, model_sha256, LMZ_ARCHIVE_FP_BYTES) != 0) {
+        fp_hex(p->model_fp, want);
+        fp_hex(model_sha256, got);
+        const lmz_known_model *need = lmz_archive_known_model(p->model_fp), *have = lmz_archive_known_model(model_sha256);
+        char gave[200];
+        if (have) snprintf(gave, sizeof gave, "%s", have->name);
+        else snprintf(gave, sizeof gave, "'%s'", model_name);
+        if (need)
+            return lmz_fail("this archive needs model %s (sha256 %s..., the 8-byte prefix the archive stores; "
+                            "`python3 tools/fetch_models.py %s` fetches it); you gave %s (sha256 %s...)",
+                            need->name, want, need->fetch_name, gave, got);
+        return lmz_fail("this archive needs a model lmz does not know by name (sha256 %s..., the 8-byte prefix the "
+                        "archive stores); you gave %s (sha256 %s...)",
+                        want, gave, got);
     }
-    static const uint8_t none[32];
-    const uint8_t *given = adapter_sha256 ? adapter_sha256 : none;
-    if (memcmp(p->adapter_sha256, given, 32) == 0) return 0;
-    if (all_zero(p->adapter_sha256, 32)) {
-        short_hex(given, got);
-        return lmz_fail("this archive was made without an adapter; you gave one (sha256 %s)", got);
+    bool given = adapter_sha256 && !all_zero(adapter_sha256, 32);
+    if (!(p->flags & LMZ_ARCHIVE_HAS_ADAPTER)) {
+        if (!given) return 0;
+        fp_hex(adapter_sha256, got);
+        return lmz_fail("this archive was made without an adapter; you gave one (sha256 %s...)", got);
     }
-    short_hex(p->adapter_sha256, want);
-    if (!adapter_sha256) return lmz_fail("this archive needs an adapter (sha256 %s); you gave none", want);
-    short_hex(given, got);
-    return lmz_fail("this archive needs adapter sha256 %s; you gave sha256 %s", want, got);
+    fp_hex(p->adapter_fp, want);
+    if (!given)
+        return lmz_fail("this archive needs an adapter (sha256 %s..., the 8-byte prefix the archive stores); you gave "
+                        "none",
+                        want);
+    if (memcmp(p->adapter_fp, adapter_sha256, LMZ_ARCHIVE_FP_BYTES) == 0) return 0;
+    fp_hex(adapter_sha256, got);
+    return lmz_fail("this archive needs adapter sha256 %s...; you gave sha256 %s...", want, got);
 }
