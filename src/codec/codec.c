@@ -527,15 +527,14 @@ int lmz_decompress(lmz_codec *c, const lmz_archive *a, lmz_write_fn write, void 
             size_t len = chunk->meta.input_bytes;
             if (chunk->meta.token_count) {
                 size_t pos = 0;
-                uint8_t piece[512];
                 for (uint32_t i = 0; i < chunk->meta.token_count; i++) {
-                    size_t k2 = lmz_symbol_bytes(c->tok, syms[m][i], piece, sizeof piece);
-                    if (pos + k2 > len) {
+                    /* written in place; a token that does not fit means a corrupt chunk */
+                    size_t k2 = lmz_symbol_bytes(c->tok, syms[m][i], bytes + pos, len - pos);
+                    if (k2 > len - pos) {
                         lmz_fail("corrupt archive: chunk %llu decodes to more than its %zu bytes",
                                  (unsigned long long)(first + k), len);
                         goto done;
                     }
-                    memcpy(bytes + pos, piece, k2);
                     pos += k2;
                 }
                 if (pos != len) {
