@@ -310,14 +310,6 @@ static int list_archive(const options *o, const char *name, const lmz_archive *a
     return 0;
 }
 
-/* Prefixes the last error with NAME. (lmz_fail writes the buffer lmz_last_error() points
- * to, so the message is copied first.) */
-static void fail_naming(const char *name) {
-    char why[1024];
-    snprintf(why, sizeof why, "%s", lmz_last_error());
-    lmz_fail("%s: %s", name, why);
-}
-
 static int process(const options *o, lmz_codec *codec, const char *input) {
     const char *name = input ? input : "(stdin)";
     char buf[4096];
@@ -349,7 +341,7 @@ static int process(const options *o, lmz_codec *codec, const char *input) {
         if (load_blob(input, &b)) return -1;
         lmz_archive a;
         if (lmz_archive_open(&a, b.data, b.len)) {
-            fail_naming(name);
+            lmz_fail("%s: %s", name, lmz_last_error());
             free_blob(&b);
             return -1;
         }
@@ -364,7 +356,7 @@ static int process(const options *o, lmz_codec *codec, const char *input) {
             }
             ps.total = a.original_size;
             rc = lmz_decompress(codec, &a, o->mode == MODE_TEST ? NULL : write_file_fn, out.f, &st, show_progress, &ps);
-            if (rc) fail_naming(name);
+            if (rc) lmz_fail("%s: %s", name, lmz_last_error());
             if (ps.tty && !o->quiet) fputc('\r', stderr);
             if (o->mode == MODE_DECOMPRESS && close_output(&out, rc == 0, in_st.st_mode ? in_st.st_mode : 0644)) rc = -1;
             if (!rc) print_stats(o, name, &st, b.len, st.output_bytes, now_seconds() - t0);

@@ -515,9 +515,7 @@ int lmz_decompress(lmz_codec *c, const lmz_archive *a, lmz_write_fn write, void 
         for (int k = 0; k < n; k++)
             if (a->chunks[first + k].meta.token_count) coded[m++] = &a->chunks[first + k];
         if (m && decode_group(c, ctx, coded, m, syms)) {
-            char why[1024]; /* lmz_fail writes the buffer lmz_last_error() points to */
-            snprintf(why, sizeof why, "%s", lmz_last_error());
-            lmz_fail("chunk %llu..%llu: %s", (unsigned long long)first, (unsigned long long)(first + n - 1), why);
+            lmz_fail("chunk %llu..%llu: %s", (unsigned long long)first, (unsigned long long)(first + n - 1), lmz_last_error());
             goto done;
         }
         m = 0;
