@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "../src/codec/codec.h"
+#include "../src/codec/symbols.h"
 #include "../src/coder/bytebuf.h"
 #include "../src/model/fingerprint.h"
 #include "../src/util/error.h"
@@ -296,6 +297,67 @@ TEST(codec_round_trip_data_files) {
     free_paths(&files);
     if (!test_failed())
         printf("    all files: %zu -> %zu bytes in %.1fs\n", total_in, total_out, now() - t_all);
+}
+
+/* Every data file, whole, cut into chunks as the codec cuts them by default (4096 bytes,
+ * at most 1536 symbols, the rest carried into the next chunk): each chunk's symbols give
+ * back its bytes, each symbol stands for at least one byte (the container's rule
+ * token_count <= input_bytes), and none is the token that stands for an escape (the
+ * decoder would read 8 raw bits after it). No model runs, so this covers every byte the
+ * sampled round trips above leave out, in seconds: whether a chunk comes back depends on
+ * its bytes only through these symbols. */
+TEST(codec_symbols_every_file_whole) {
+    setup s;
+    if (!tiny_setup(&s)) return;
+    lmz_codec c;
+    CHECKF(lmz_codec_init(&c, s.model, s.tok, s.sha, NULL, 0, 1, 0, 0, 0) == 0, "%s", lmz_last_error());
+    const int32_t escape = c.escape;
+    const size_t chunk_bytes = (size_t)c.chunk_bytes, chunk_tokens = (size_t)c.chunk_tokens;
+    lmz_codec_free(&c);
+    path_list files = {0};
+    CHECKF(walk(test_data_dir(), &files) && files.n > 0, "no files under %s", test_data_dir());
+    size_t total = 0, symbols = 0, escapes = 0, chunks = 0;
+    double t0 = now();
+    for (size_t f = 0; f < files.n && !test_failed(); f++) {
+        size_t len;
+        uint8_t *data = (uint8_t *)test_read_file(files.paths[f], &len);
+        if (!data) {
+            test_fail(__FILE__, __LINE__, "cannot read %s", files.paths[f]);
+            break;
+        }
+        for (size_t pos = 0; pos < len && !test_failed(); chunks++) {
+            size_t n = len - pos < chunk_bytes ? len - pos : chunk_bytes, k, covered = 0;
+            int32_t *syms;
+            if (lmz_bytes_to_symbols(s.tok, data + pos, n, &syms, &k)) {
+                test_fail(__FILE__, __LINE__, "%s: %s", files.paths[f], lmz_last_error());
+                break;
+            }
+            if (k > chunk_tokens) k = chunk_tokens;
+            for (size_t i = 0; i < k; i++) {
+                uint8_t piece[1024];
+                size_t b = lmz_symbol_bytes(s.tok, syms[i], piece, sizeof piece);
+                if (b == 0 || b > sizeof piece || covered + b > n || memcmp(piece, data + pos + covered, b) ||
+                    syms[i] == escape) {
+                    test_fail(__FILE__, __LINE__, "%s, byte %zu: symbol %d (%zu bytes) does not stand for the input",
+                              files.paths[f], pos + covered, syms[i], b);
+                    break;
+                }
+                covered += b;
+                escapes += lmz_is_escape(syms[i]);
+            }
+            if (!test_failed() && k < chunk_tokens && covered != n)
+                test_fail(__FILE__, __LINE__, "%s, byte %zu: the symbols cover %zu of %zu bytes", files.paths[f], pos,
+                          covered, n);
+            symbols += k;
+            pos += covered;
+            free(syms);
+        }
+        total += len;
+        free(data);
+    }
+    free_paths(&files);
+    printf("    %zu files, %zu bytes: %zu chunks, %zu symbols (%zu escaped bytes), %.1fs\n", files.n, total, chunks,
+           symbols, escapes, now() - t0);
 }
 
 /* ---------------- generated inputs ---------------- */
