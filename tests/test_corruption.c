@@ -632,6 +632,9 @@ TEST(cli_compress_decompress_and_refusals) {
     CHECK(!exists("rm.txt") && exists("rm.txt.lmz"));
     CHECK_CLI_OK("-q -d --rm -m %M %D/rm.txt.lmz");
     CHECK(file_is("rm.txt", input, len) && !exists("rm.txt.lmz"));
+    /* ... and never when the output is standard output, as in gzip, xz and zstd. */
+    CHECK_CLI_OK("-q -c --rm -m %M %D/rm.txt > %D/rm.out");
+    CHECK(exists("rm.txt") && file_is("rm.out", archive, alen));
 
     /* Bad inputs and options. */
     CHECK_CLI_FAILS("-q -m %M %D/nonexistent", "nonexistent");

@@ -28,7 +28,7 @@ static const char usage[] =
     "  -c, --stdout       write to standard output\n"
     "  -o FILE            write to FILE (one input only)\n"
     "  -f, --force        overwrite existing output files\n"
-    "  --rm               remove each input after it was processed successfully\n"
+    "  --rm               remove each input once its output file is complete (not with -c)\n"
     "  -k, --keep         keep inputs (the default)\n"
     "  -m MODEL           GGUF model (default: SmolLM2-135M-Instruct; $LMZ_MODEL overrides);\n"
     "                     decompression needs the model the archive was made with\n"
@@ -365,7 +365,9 @@ static int process(const options *o, lmz_codec *codec, const char *input) {
         free_blob(&b);
         if (rc) return -1;
     }
-    if (o->rm && input && o->mode != MODE_TEST && o->mode != MODE_LIST && remove(input) != 0)
+    /* Only when the output is a file (so never with -t or -l): with -c, as in gzip, xz and
+     * zstd, the input stays, since a pipe's reader may still fail after lmz succeeded. */
+    if (o->rm && input && out_path && remove(input) != 0)
         return lmz_fail("%s: processed, but cannot remove it: %s", input, strerror(errno));
     return 0;
 }
