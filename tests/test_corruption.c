@@ -3,9 +3,10 @@
  * (tests/tiny_model.h): every single-bit flip anywhere in the archive, every truncation
  * and an extension; payload damage and lying chunk-table entries inside a well-formed
  * container (so the decoder's own checks, not the container's checksums, must catch them);
- * the wrong model and a missing, unexpected or different context. Then the CLI (./lmz,
- * built by `make` before `make test`): a corrupt archive, an existing output, --rm, -c,
- * stdin to stdout, bad inputs and options, and a full disk (/dev/full).
+ * the wrong model and a missing, unexpected or different context; failing reads and
+ * writes. Then the CLI (./lmz, built by `make` before `make test`): a corrupt archive, an
+ * existing output, --rm, -c, stdin to stdout, bad inputs and options, and a full disk
+ * (/dev/full).
  *
  * The container's layout is being redesigned, so nothing here knows it: damage goes
  * through the bytes or through the container's own writer. */
@@ -463,6 +464,62 @@ TEST(corrupt_wrong_context) {
     }
     lmz_bytebuf_free(&archive);
     lmz_bytebuf_free(&out);
+}
+
+/* Failing I/O: a read error, a sink that runs out of space while the archive is written,
+ * a writer that fails while the output is: each ends the call with the I/O's message. */
+typedef struct {
+    mem_reader r;
+    size_t fail_after; /* bytes that succeed before every further call fails */
+    lmz_bytebuf out;
+} failing_io;
+
+static long failing_read(void *ctx, uint8_t *buf, size_t len) {
+    failing_io *io = ctx;
+    if (io->r.pos >= io->fail_after) return lmz_fail("read error: simulated");
+    return mem_read(&io->r, buf, len);
+}
+
+static int failing_sink(void *ctx, const void *data, size_t len) {
+    failing_io *io = ctx;
+    if (io->out.len + len > io->fail_after) return lmz_fail("write error: no space left (simulated)");
+    return lmz_bytebuf_append(&io->out, data, len);
+}
+
+static int failing_write(void *ctx, const uint8_t *data, size_t len) { return failing_sink(ctx, data, len); }
+
+TEST(corrupt_failing_io) {
+    fixture f;
+    if (!fixture_init(&f)) return;
+    lmz_codec_stats st;
+    for (size_t after = 0; after < f.input_len; after += 150) {
+        failing_io io = {{f.input, f.input_len, 0}, after, {0}};
+        lmz_bytebuf sink = {0};
+        int rc = lmz_compress(&f.codec, failing_read, &io, sink_append, &sink, &st, NULL, NULL);
+        lmz_bytebuf_free(&sink);
+        CHECKF(rc != 0 && strstr(lmz_last_error(), "simulated"), "read error after %zu bytes: %s", after,
+               rc ? lmz_last_error() : "ignored");
+    }
+    for (size_t after = 0; after < f.archive.len; after += 37) {
+        failing_io io = {{f.input, f.input_len, 0}, after, {0}};
+        int rc = lmz_compress(&f.codec, mem_read, &io.r, failing_sink, &io, &st, NULL, NULL);
+        lmz_bytebuf_free(&io.out);
+        CHECKF(rc != 0 && strstr(lmz_last_error(), "simulated"), "sink full after %zu bytes: %s", after,
+               rc ? lmz_last_error() : "ignored");
+    }
+    lmz_archive a;
+    CHECK(lmz_archive_open(&a, f.archive.data, f.archive.len) == 0);
+    for (size_t after = 0; after < f.input_len; after += 100) {
+        failing_io io = {{NULL, 0, 0}, after, {0}};
+        int rc = lmz_decompress(&f.codec, &a, failing_write, &io, &st, NULL, NULL);
+        lmz_bytebuf_free(&io.out);
+        if (rc == 0 || !strstr(lmz_last_error(), "simulated")) {
+            test_fail(__FILE__, __LINE__, "output full after %zu bytes: %s", after, rc ? lmz_last_error() : "ignored");
+            break;
+        }
+    }
+    lmz_archive_close(&a);
+    fixture_free(&f);
 }
 
 /* ---------------- the command line ---------------- */
