@@ -466,6 +466,44 @@ TEST(corrupt_wrong_context) {
     lmz_bytebuf_free(&out);
 }
 
+/* A header whose limits (context window, chunk size) are far beyond what its chunks need
+ * is well formed; decoding sizes its memory by the chunks, so it still works. With the
+ * real model a 2^20-position cache for 4 sequences would be ~96 GB. */
+TEST(corrupt_header_limits_beyond_chunks) {
+    lmz_model *m = test_model("smollm2");
+    lmz_tokenizer *tok = test_tokenizer("smollm2");
+    if (!m || !tok) return;
+    uint8_t sha[32];
+    lmz_model_fingerprint(m, sha);
+    lmz_codec c;
+    if (!codec_for(&c, m, tok, sha, NULL)) return;
+    static const char text[] = "Hello, world. Hello again.";
+    lmz_bytebuf archive = {0}, big = {0}, out = {0};
+    lmz_archive a;
+    bool ok = compress_with(&c, (const uint8_t *)text, sizeof text - 1, &archive) &&
+              lmz_archive_open(&a, archive.data, archive.len) == 0;
+    if (ok) {
+        lmz_archive_params p = a.params;
+        p.context_tokens = 1u << 20;
+        p.chunk_bytes = 1u << 31;
+        lmz_archive_writer *w = lmz_archive_writer_new(&p, sink_append, &big);
+        ok = w != NULL;
+        for (uint64_t i = 0; ok && i < a.n_chunks; i++)
+            ok = lmz_archive_writer_add(w, &a.chunks[i].meta, a.chunks[i].payload) == 0;
+        ok = ok && lmz_archive_writer_finish(w) == 0;
+        lmz_archive_writer_free(w);
+        lmz_archive_close(&a);
+        if (!ok) test_fail(__FILE__, __LINE__, "rewriting the header: %s", lmz_last_error());
+    }
+    if (ok &&
+        (decode(&c, big.data, big.len, &out) != 0 || out.len != sizeof text - 1 || memcmp(out.data, text, out.len)))
+        test_fail(__FILE__, __LINE__, "a header with a 2^20-token window and 2 GiB chunks: %s", lmz_last_error());
+    lmz_codec_free(&c);
+    lmz_bytebuf_free(&archive);
+    lmz_bytebuf_free(&big);
+    lmz_bytebuf_free(&out);
+}
+
 /* Failing I/O: a read error, a sink that runs out of space while the archive is written,
  * a writer that fails while the output is: each ends the call with the I/O's message. */
 typedef struct {

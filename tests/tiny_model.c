@@ -244,7 +244,8 @@ static int add_tensor(tensor_spec *specs, int *n, const char *name, uint32_t typ
 
 int tiny_model_write(const char *path, uint64_t seed) {
     const char *src_path = test_model_path("smollm2");
-    if (!src_path) return lmz_fail("the SmolLM2 model is not downloaded (run `make`); the tiny model takes its tokenizer");
+    if (!src_path)
+        return lmz_fail("the SmolLM2 model is not downloaded (run `make`); the tiny model takes its tokenizer");
     gguf_file *src = gguf_open(src_path);
     if (!src) return -1;
     uint64_t n_vocab;

@@ -495,16 +495,20 @@ int lmz_decompress(lmz_codec *c, const lmz_archive *a, lmz_write_fn write, void 
                    lmz_progress_fn progress, void *pctx) {
     memset(st, 0, sizeof *st);
     if (check_params(c, &a->params)) return -1;
-    uint32_t max_tokens = 0;
-    for (uint64_t i = 0; i < a->n_chunks; i++)
+    uint32_t max_tokens = 0, max_bytes = 0;
+    for (uint64_t i = 0; i < a->n_chunks; i++) {
         if (a->chunks[i].meta.token_count > max_tokens) max_tokens = a->chunks[i].meta.token_count;
+        if (a->chunks[i].meta.input_bytes > max_bytes) max_bytes = a->chunks[i].meta.input_bytes;
+    }
     if ((size_t)n_ctx_for(c, (int)max_tokens) > a->params.context_tokens || a->params.context_tokens > (1u << 20))
         return lmz_fail("corrupt archive: chunk token counts exceed the context size recorded in the header");
     const int G = c->group;
-    lmz_ctx *ctx = max_tokens ? lmz_ctx_create(c->model, (int)a->params.context_tokens, G, c->threads) : NULL;
+    /* Memory follows what the chunks need, not the header's limits, which a damaged or crafted
+     * archive may set far beyond them (the logits do not depend on the cache's size). */
+    lmz_ctx *ctx = max_tokens ? lmz_ctx_create(c->model, n_ctx_for(c, (int)max_tokens), G, c->threads) : NULL;
     int32_t **syms = lmz_calloc((size_t)G, sizeof *syms);
     const lmz_archive_chunk **coded = lmz_calloc((size_t)G, sizeof *coded);
-    uint8_t *bytes = lmz_malloc(a->params.chunk_bytes);
+    uint8_t *bytes = lmz_malloc(max_bytes);
     int rc = -1;
     if ((max_tokens && !ctx) || !syms || !coded || !bytes) goto done;
     for (int k = 0; k < G; k++)
