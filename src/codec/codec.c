@@ -15,11 +15,13 @@
 #include "../runtime/threadpool.h"
 #include "../util/crc32.h"
 #include "../util/error.h"
+#include "../util/mathfn.h"
 #include "../util/sha256.h"
 #include "symbols.h"
 
 #define LOGITS_BUDGET_BYTES (64u << 20) /* logits of one batch, at most */
-#define RAW_ESCAPE_SHARE 0.5            /* more escaped bytes than this: store without coding */
+#define RAW_ESCAPE_SHARE 0.25           /* more escaped bytes than this: store without coding */
+#define RAW_BYTE_ENTROPY 7.2            /* order-0 bits/byte above which a chunk is stored uncoded */
 
 int lmz_codec_init(lmz_codec *c, const lmz_model *model, const lmz_tokenizer *tok, const uint8_t model_sha256[32],
                    const uint8_t *context, size_t context_len, int threads, int chunk_bytes, int chunk_tokens,
@@ -320,6 +322,22 @@ done:
 
 /* ---------------- whole streams ---------------- */
 
+/* Order-0 entropy of the bytes in bits/byte: compressed or random data sits near 8, text
+ * well below 6. A chunk above RAW_BYTE_ENTROPY would not shrink under the model either, and
+ * coding it first would cost a model pass per byte for nothing. An encoder-only choice: the
+ * decoder just sees a stored chunk. */
+static double byte_entropy(const uint8_t *p, size_t n) {
+    size_t count[256] = {0};
+    for (size_t i = 0; i < n; i++) count[p[i]]++;
+    double h = 0;
+    for (int b = 0; b < 256; b++)
+        if (count[b]) {
+            double q = (double)count[b] / (double)n;
+            h -= q * lmz_log(q) / 0.69314718055994530942;
+        }
+    return h;
+}
+
 static long read_full(lmz_read_fn read, void *rctx, uint8_t *buf, size_t len) {
     size_t got = 0;
     while (got < len) {
@@ -389,19 +407,26 @@ int lmz_compress(lmz_codec *c, lmz_read_fn read, void *rctx, lmz_archive_sink si
             carry_len = 0;
             if (pc->len == 0) break;
             free(pc->syms);
-            if (lmz_bytes_to_symbols(c->tok, pc->bytes, pc->len, &pc->syms, &pc->n_syms)) goto done;
-            if (pc->n_syms > (size_t)c->chunk_tokens) {
-                size_t covered = 0;
-                uint8_t piece[512];
-                for (int i = 0; i < c->chunk_tokens; i++) covered += lmz_symbol_bytes(c->tok, pc->syms[i], piece, sizeof piece);
-                carry_len = pc->len - covered;
-                memcpy(carry, pc->bytes + covered, carry_len);
-                pc->len = covered;
-                pc->n_syms = (size_t)c->chunk_tokens;
-            }
+            pc->syms = NULL;
+            pc->n_syms = 0;
+            /* high-entropy bytes are stored whole, without tokenizing */
+            pc->raw = pc->len >= 256 && byte_entropy(pc->bytes, pc->len) > RAW_BYTE_ENTROPY;
             size_t escapes = 0;
-            for (size_t i = 0; i < pc->n_syms; i++) escapes += lmz_is_escape(pc->syms[i]);
-            pc->raw = (double)escapes > RAW_ESCAPE_SHARE * (double)pc->n_syms;
+            if (!pc->raw) {
+                if (lmz_bytes_to_symbols(c->tok, pc->bytes, pc->len, &pc->syms, &pc->n_syms)) goto done;
+                if (pc->n_syms > (size_t)c->chunk_tokens) {
+                    size_t covered = 0;
+                    uint8_t piece[512];
+                    for (int i = 0; i < c->chunk_tokens; i++)
+                        covered += lmz_symbol_bytes(c->tok, pc->syms[i], piece, sizeof piece);
+                    carry_len = pc->len - covered;
+                    memcpy(carry, pc->bytes + covered, carry_len);
+                    pc->len = covered;
+                    pc->n_syms = (size_t)c->chunk_tokens;
+                }
+                for (size_t i = 0; i < pc->n_syms; i++) escapes += lmz_is_escape(pc->syms[i]);
+                pc->raw = (double)escapes > RAW_ESCAPE_SHARE * (double)pc->n_syms;
+            }
             st->escapes += escapes;
             n++;
             if (eof && !carry_len) break;
