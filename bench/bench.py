@@ -17,10 +17,14 @@ every measurement succeeded. Standard library only.
 usage: bench.py [--quick] [--models a,b] [--threads 1,2] [--rounds K] [--reps R] [--out-dir DIR]
        (make bench passes $BENCH_ARGS, e.g. BENCH_ARGS="--threads 1,2" make bench)
 """
-import argparse, datetime, importlib.util, json, os, re, subprocess, sys, tarfile, tempfile
+import argparse, datetime, json, os, re, subprocess, sys, tarfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CACHE = os.environ.get("LMZ_CACHE", os.path.expanduser("~/.cache/lmz"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402  (bench/common.py: helpers shared with compress_bench.py)
+from common import BenchError, atomic_write, cpu_info, load_fetch_models, lmz_git, run  # noqa: E402,F401
+
+ROOT = common.ROOT
+CACHE = common.CACHE
 SECTION = "engine_speed"
 
 # Models to benchmark: (name in tools/fetch_models.py, description). The default model is
@@ -36,40 +40,11 @@ MODELS = [
 PP, TG = 512, 128
 
 
-class BenchError(Exception):
-    pass
-
-
 def log(msg):
     print("bench: " + msg, file=sys.stderr, flush=True)
 
 
-def run(cmd, timeout, what, env=None, merge=False):
-    """Runs cmd, returns stdout (and stderr too if merge); raises BenchError with the tail of
-    stderr on failure."""
-    try:
-        p = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise BenchError("%s timed out after %ds: %s" % (what, timeout, " ".join(cmd)))
-    except OSError as e:
-        raise BenchError("%s could not start: %s: %s" % (what, " ".join(cmd), e))
-    if p.returncode != 0:
-        tail = "\n".join(p.stderr.strip().splitlines()[-25:])
-        raise BenchError("%s failed (exit %d): %s\n%s" % (what, p.returncode, " ".join(cmd), tail))
-    return p.stdout + p.stderr if merge else p.stdout
-
-
 # ---------------------------------------------------------------- models
-
-def load_fetch_models():
-    path = os.path.join(ROOT, "tools", "fetch_models.py")
-    spec = importlib.util.spec_from_file_location("lmz_fetch_models", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.dont_write_bytecode = True
-    spec.loader.exec_module(mod)
-    return mod
-
 
 def resolve_models(wanted):
     """Returns ([(name, desc, path)], [skip notes])."""
@@ -209,41 +184,6 @@ def lmz_speed(model, threads, timeout):
     return res
 
 
-# ---------------------------------------------------------------- machine
-
-def cpu_info():
-    model, flags = "?", set()
-    try:
-        for line in open("/proc/cpuinfo"):
-            k, _, v = line.partition(":")
-            k = k.strip()
-            if k == "model name" and model == "?":
-                model = v.strip()
-            elif k == "flags" and not flags:
-                flags = set(v.split())
-    except OSError:
-        pass
-    interesting = ["avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx_vnni",
-                   "avx512_bf16", "amx_int8"]
-    have = [f for f in interesting if f in flags]
-    try:
-        ncpu = len(os.sched_getaffinity(0))
-    except AttributeError:
-        ncpu = os.cpu_count() or 1
-    return {"model": model, "flags": have, "cpus": ncpu}
-
-
-def lmz_git():
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True,
-                              text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "src", "Makefile"],
-                               cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        return head + ("+dirty" if dirty else "") if head else "?"
-    except OSError:
-        return "?"
-
-
 # ---------------------------------------------------------------- report
 
 def fmt(x):
@@ -300,43 +240,12 @@ def markdown_section(data):
     return "\n".join(out)
 
 
-def atomic_write(path, text):
-    d = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-" + os.path.basename(path))
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def merged_json(path, data):
-    doc = {}
-    if os.path.exists(path):
-        try:
-            with open(path) as f:
-                doc = json.load(f)
-        except ValueError as e:
-            raise BenchError("%s exists but is not valid JSON (%s); fix or remove it" % (path, e))
-        if not isinstance(doc, dict):
-            raise BenchError("%s is not a JSON object; fix or remove it" % path)
-    doc[SECTION] = data
-    return json.dumps(doc, indent=2) + "\n"
+    return common.merged_json(path, SECTION, data)
 
 
 def merged_md(path, body):
-    begin, end = "<!-- section:%s -->" % SECTION, "<!-- /section:%s -->" % SECTION
-    block = begin + "\n" + body + "\n" + end
-    text = open(path).read() if os.path.exists(path) else "# lmz benchmark report\n"
-    i, j = text.find(begin), text.find(end)
-    if i >= 0 and j > i:
-        return text[:i] + block + text[j + len(end):]
-    if i >= 0 or j >= 0:
-        raise BenchError("%s has an unbalanced %s marker; fix it by hand" % (path, SECTION))
-    return text.rstrip("\n") + "\n\n" + block + "\n"
+    return common.merged_md(path, SECTION, body)
 
 
 # ---------------------------------------------------------------- main

@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
-# `make bench`: engine speed of lmz against llama.cpp; see bench/bench.py --help.
-# Extra options can come from the command line or from $BENCH_ARGS (e.g. BENCH_ARGS="--threads 1,2").
-set -euo pipefail
+# `make bench`: engine speed of lmz against llama.cpp (bench/bench.py), then lossless
+# compression against gzip/bzip2/xz/zstd/brotli/llama-zip (bench/compress_bench.py); see
+# their --help. Each writes its own section of bench/report.md and bench/report.json.
+# Extra options: $BENCH_ARGS and the command line go to bench.py (e.g. BENCH_ARGS="--threads 1,2"),
+# $COMPRESS_BENCH_ARGS to compress_bench.py (e.g. COMPRESS_BENCH_ARGS="--max-bytes 2048 --models none").
+# The second runs even if the first failed; the exit status is nonzero if either failed.
+set -uo pipefail
 cd "$(dirname "$0")/.."
+rc=0
 # shellcheck disable=SC2086
-exec "${PYTHON:-python3}" bench/bench.py ${BENCH_ARGS:-} "$@"
+"${PYTHON:-python3}" bench/bench.py ${BENCH_ARGS:-} "$@" || rc=$?
+# shellcheck disable=SC2086
+"${PYTHON:-python3}" bench/compress_bench.py ${COMPRESS_BENCH_ARGS:-} || rc=$?
+exit $rc
