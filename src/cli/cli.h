@@ -33,9 +33,6 @@ int cli_load(const cli_opts *opts, lmz_model **model, lmz_tokenizer **tok);
 /* Reads FILE (NULL or "-": stdin) or --text into a malloc'd buffer. */
 int cli_read_input(const cli_opts *opts, char **data, size_t *len);
 
-/* The token that starts every coded sequence, giving the model a context for the first
- * real token: "<|endoftext|>" if the vocabulary has it, else BOS, else EOS, else 0. */
-int32_t cli_start_token(const lmz_tokenizer *tok);
 
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

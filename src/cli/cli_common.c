@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../codec/symbols.h"
 #include "../kernels/quant.h"
 #include "../util/error.h"
 #include "cli.h"
@@ -165,9 +166,3 @@ int cli_read_input(const cli_opts *o, char **data, size_t *len) {
     return 0;
 }
 
-int32_t cli_start_token(const lmz_tokenizer *tok) {
-    int32_t id = lmz_tokenizer_find(tok, "<|endoftext|>");
-    if (id < 0) id = lmz_tokenizer_bos(tok);
-    if (id < 0) id = lmz_tokenizer_eos(tok);
-    return id < 0 ? 0 : id;
-}

@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../codec/symbols.h"
 #include "../probs/probs.h"
 #include "../util/error.h"
 #include "../util/sha256.h"
@@ -71,7 +72,7 @@ int cmd_tokenize(int argc, char **argv) {
     int rc = load_and_tokenize(argc, argv, usage, &o, &m, &tok, &ids, &n, &bytes);
     if (rc) return rc;
     if (o.with_start) {
-        int32_t start = cli_start_token(tok);
+        int32_t start = lmz_start_token(tok);
         if (o.ids_only) printf(n ? "%d " : "%d", start);
         else {
             printf("%d\t", start);
@@ -113,7 +114,7 @@ static int run_windows(lmz_model *m, const lmz_tokenizer *tok, const cli_opts *o
         free(window);
         return -1;
     }
-    int32_t start = cli_start_token(tok);
+    int32_t start = lmz_start_token(tok);
     bool progress = isatty(2);
     double t0 = now_seconds();
     for (size_t base = 0; base < n; base += (size_t)n_ctx - 1) {

@@ -30,10 +30,7 @@ int lmz_codec_init(lmz_codec *c, const lmz_model *model, const lmz_tokenizer *to
     c->model = model;
     c->tok = tok;
     memcpy(c->model_sha256, model_sha256, 32);
-    c->start = lmz_tokenizer_find(tok, "<|endoftext|>");
-    if (c->start < 0) c->start = lmz_tokenizer_bos(tok);
-    if (c->start < 0) c->start = lmz_tokenizer_eos(tok);
-    if (c->start < 0) c->start = 0;
+    c->start = lmz_start_token(tok);
     c->escape = lmz_escape_token(tok, c->start);
     c->threads = threads > 0 ? threads : 1;
     c->chunk_bytes = chunk_bytes > 0 ? chunk_bytes : LMZ_DEFAULT_CHUNK_BYTES;

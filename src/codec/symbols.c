@@ -27,6 +27,13 @@ static int push(symbol_list *l, int32_t s) {
     return 0;
 }
 
+int32_t lmz_start_token(const lmz_tokenizer *tok) {
+    int32_t id = lmz_tokenizer_find(tok, "<|endoftext|>");
+    if (id < 0) id = lmz_tokenizer_bos(tok);
+    if (id < 0) id = lmz_tokenizer_eos(tok);
+    return id < 0 ? 0 : id;
+}
+
 int32_t lmz_escape_token(const lmz_tokenizer *tok, int32_t start) {
     int32_t bos = lmz_tokenizer_bos(tok), eos = lmz_tokenizer_eos(tok);
     for (int32_t id = 0; id < lmz_tokenizer_n_vocab(tok); id++)

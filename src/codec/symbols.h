@@ -19,6 +19,10 @@ static inline int32_t lmz_escaped(uint8_t b) { return -1 - (int32_t)b; }
 static inline int lmz_is_escape(int32_t sym) { return sym < 0; }
 static inline uint8_t lmz_escaped_byte(int32_t sym) { return (uint8_t)(-1 - sym); }
 
+/* The token that starts every coded sequence, giving the model a context for the first
+ * real token: "<|endoftext|>" if the vocabulary has it, else BOS, else EOS, else 0. */
+int32_t lmz_start_token(const lmz_tokenizer *tok);
+
 /* The token that stands for an escape in the model's context: the first CONTROL token
  * other than START, BOS and EOS (EOS if there is none). */
 int32_t lmz_escape_token(const lmz_tokenizer *tok, int32_t start);
