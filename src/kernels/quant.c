@@ -58,6 +58,7 @@ static void quantize_act32(const float *x, lmz_act32 *a) {
         a->q[i] = (int8_t)round_even(x[i] * id);
         sum += a->q[i];
     }
+    a->qsum = sum;
     a->d = lmz_fp16_to_f32(lmz_f32_to_fp16(d));
     a->s = lmz_fp16_to_f32(lmz_f32_to_fp16(d * (float)sum));
 }
@@ -297,4 +298,36 @@ void lmz_dotn(uint32_t weight_type, int64_t k, const void *w_row, const uint8_t 
 #endif
     lmz_dot_fn dot = lmz_dot_for(weight_type);
     for (int t = 0; t < n_tok; t++) out[(size_t)t * out_stride] = dot(k, w_row, acts + (size_t)t * act_stride);
+}
+
+/* Below this many tokens, unpacking 16 rows per block costs more than it saves. */
+#define DOT16_MIN_TOKENS 2
+
+static lmz_dot16_fn dot16_for(uint32_t weight_type) {
+#if defined(__x86_64__)
+    if (lmz_isa_current() >= LMZ_ISA_AVX512) {
+        switch (weight_type) {
+        case LMZ_Q4_0: return lmz_dot16_q4_0_avx512;
+        case LMZ_Q4_1: return lmz_dot16_q4_1_avx512;
+        case LMZ_Q5_0: return lmz_dot16_q5_0_avx512;
+        case LMZ_Q8_0: return lmz_dot16_q8_0_avx512;
+        case LMZ_Q4_K: return lmz_dot16_q4_k_avx512;
+        case LMZ_Q6_K: return lmz_dot16_q6_k_avx512;
+        default: break;
+        }
+    }
+#endif
+    (void)weight_type;
+    return NULL;
+}
+
+void lmz_matmul_rows(uint32_t weight_type, int64_t k, const void *w, size_t row_bytes, long n_rows,
+                     const uint8_t *acts, size_t act_stride, int n_tok, float *out, size_t out_stride) {
+    long r = 0;
+    lmz_dot16_fn dot16 = n_tok >= DOT16_MIN_TOKENS ? dot16_for(weight_type) : NULL;
+    if (dot16)
+        for (; r + 16 <= n_rows; r += 16)
+            dot16(k, (const uint8_t *)w + r * row_bytes, row_bytes, acts, act_stride, n_tok, out + r, out_stride);
+    for (; r < n_rows; r++)
+        lmz_dotn(weight_type, k, (const uint8_t *)w + r * row_bytes, acts, act_stride, n_tok, out + r, out_stride);
 }

@@ -10,8 +10,8 @@
  * nothing depends on how many tokens or threads share the work.
  *
  * Activation formats are lmz's own (not ggml's): f32 scales instead of fp16.
- *   act32:  32 elements: d, s = d * sum(q) (both fp16-valued, kept as f32), q[32] int8
- *           with q = round-half-even(x * 127 / amax)                          — for 32-blocks
+ *   act32:  32 elements: d, s = d * sum(q) (both fp16-valued, kept as f32), sum(q), q[32]
+ *           int8 with q = round-half-even(x * 127 / amax)                     — for 32-blocks
  *   act256: 256 elements: d (f32), bsums[16] (sum of each 16 q), q[256] int8, with
  *           q = round-half-even(-127 x / max), max the signed extreme          — for K-quants
  * Rounding uses the 1.5 * 2^23 shifter, never the FPU rounding mode or libm. */
@@ -26,6 +26,7 @@
 
 typedef struct {
     float d, s;
+    int32_t qsum; /* sum(q): lets unsigned-weight kernels (VNNI) correct a weight offset exactly */
     int8_t q[32];
 } lmz_act32;
 
@@ -56,6 +57,11 @@ typedef float (*lmz_dot_fn)(int64_t k, const void *w_row, const void *act_row);
 typedef void (*lmz_dotn_fn)(int64_t k, const void *w_row, const uint8_t *acts, size_t act_stride, int n_tok,
                             float *out, size_t out_stride);
 
+/* Weight rows 0..15 (ROW_BYTES apart) against N_TOK activation rows:
+ * out[t * out_stride + r] = dot(row r, token t). Same bits as the single dot. */
+typedef void (*lmz_dot16_fn)(int64_t k, const void *w, size_t row_bytes, const uint8_t *acts, size_t act_stride,
+                             int n_tok, float *out, size_t out_stride);
+
 /* Instruction-set levels; every level gives bit-identical results. */
 enum lmz_isa { LMZ_ISA_SCALAR = 0, LMZ_ISA_AVX2 = 1, LMZ_ISA_AVX512 = 2 };
 /* The best level this CPU supports, optionally capped by $LMZ_ISA (scalar|avx2|avx512). */
@@ -68,6 +74,13 @@ lmz_dot_fn lmz_dot_for(uint32_t weight_type);
  * specialized kernel exists). */
 void lmz_dotn(uint32_t weight_type, int64_t k, const void *w_row, const uint8_t *acts, size_t act_stride, int n_tok,
               float *out, size_t out_stride);
+
+/* The matmul inner kernel: out[t * out_stride + r] = dot(row r, token t) for N_ROWS weight
+ * rows (ROW_BYTES apart) and N_TOK activation rows. Uses 16-row kernels where this ISA
+ * has them for the type and the tile is large enough to pay for unpacking, else
+ * lmz_dotn per row; every path gives the same bits. */
+void lmz_matmul_rows(uint32_t weight_type, int64_t k, const void *w, size_t row_bytes, long n_rows,
+                     const uint8_t *acts, size_t act_stride, int n_tok, float *out, size_t out_stride);
 
 /* Scalar reference dot products (kernels/dot_scalar.c). */
 float lmz_dot_f32_scalar(int64_t k, const void *w, const void *x);
@@ -97,6 +110,14 @@ float lmz_dot_q5_0_avx2(int64_t k, const void *w, const void *x);
 float lmz_dot_q8_0_avx2(int64_t k, const void *w, const void *x);
 float lmz_dot_q4_k_avx2(int64_t k, const void *w, const void *x);
 float lmz_dot_q6_k_avx2(int64_t k, const void *w, const void *x);
+
+/* AVX-512 VNNI 16-row kernels (kernels/dot_avx512.c). */
+void lmz_dot16_q4_0_avx512(int64_t k, const void *w, size_t rb, const uint8_t *acts, size_t st, int n, float *o, size_t os);
+void lmz_dot16_q4_1_avx512(int64_t k, const void *w, size_t rb, const uint8_t *acts, size_t st, int n, float *o, size_t os);
+void lmz_dot16_q5_0_avx512(int64_t k, const void *w, size_t rb, const uint8_t *acts, size_t st, int n, float *o, size_t os);
+void lmz_dot16_q8_0_avx512(int64_t k, const void *w, size_t rb, const uint8_t *acts, size_t st, int n, float *o, size_t os);
+void lmz_dot16_q4_k_avx512(int64_t k, const void *w, size_t rb, const uint8_t *acts, size_t st, int n, float *o, size_t os);
+void lmz_dot16_q6_k_avx512(int64_t k, const void *w, size_t rb, const uint8_t *acts, size_t st, int n, float *o, size_t os);
 
 /* The shared float part of each block contribution. Every implementation must use these. */
 static inline float lmz_block_sym(float dw, float dx, int32_t sumi) { return (dw * dx) * (float)sumi; }

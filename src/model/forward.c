@@ -143,9 +143,8 @@ static void matmul_worker(void *p, int ith, int nth) {
     lmz_split_range(w->n, ROW_GRAIN, ith, nth, &r0, &r1);
     for (int t0 = 0; t0 < t->n_tok; t0 += TOKEN_TILE) {
         int nt = t->n_tok - t0 < TOKEN_TILE ? t->n_tok - t0 : TOKEN_TILE;
-        for (long r = r0; r < r1; r++)
-            lmz_dotn(w->type, w->k, (const uint8_t *)w->data + r * w->row_bytes, t->c->act + t0 * stride, stride, nt,
-                     t->y + (size_t)t0 * t->ldy + r, (size_t)t->ldy);
+        lmz_matmul_rows(w->type, w->k, (const uint8_t *)w->data + r0 * w->row_bytes, w->row_bytes, r1 - r0,
+                        t->c->act + t0 * stride, stride, nt, t->y + (size_t)t0 * t->ldy + r0, (size_t)t->ldy);
     }
 }
 

@@ -1,0 +1,283 @@
+/* dot_avx512.c — AVX-512 VNNI kernels: 16 weight rows against a tile of tokens.
+ *
+ * Lane r of every vector belongs to weight row r, so no horizontal sum is ever needed:
+ * the 16 rows' bytes of one block are gathered into 8 vectors (vector g holds elements
+ * 4g..4g+3 of each row), and each token's activations are broadcast 4 bytes at a time
+ * into VPDPBUSD (unsigned weight byte x signed activation byte, summed into int32).
+ * Weights that are signed in their format are offset to unsigned (Q4_0: +8, Q5_0: +16,
+ * Q8_0: +128, Q6_K: +32 as stored) and the offset is taken back exactly with the
+ * activation sums (act32.qsum, act256.bsums). The integer block sums are therefore the
+ * exact integers of dot_scalar.c, and the float part is quant.h's expression evaluated
+ * lane-wise with the same operations in the same order: the results are the scalar
+ * reference's bits. Each block's weights are unpacked once per tile of up to 64 tokens.
+ * Compiled with -mavx512f -mavx512bw -mavx512vl -mavx512vnni. */
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <string.h>
+
+#include "quant.h"
+
+#define TOKEN_TILE 64
+
+/* Byte offsets of rows 0..15, for gathers (row_bytes * 15 < 2^31 for any real tensor). */
+static inline __m512i row_offsets(size_t row_bytes) {
+    return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                              _mm512_set1_epi32((int)row_bytes));
+}
+
+/* The 4 bytes at P + offset of each row, one row per lane. */
+static inline __m512i gather_rows(__m512i rows, const uint8_t *p) { return _mm512_i32gather_epi32(rows, p, 1); }
+
+/* fp16 in the low / high half of each lane -> f32 (exact, like lmz_fp16_to_f32). */
+static inline __m512 fp16_low(__m512i v) { return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v)); }
+static inline __m512 fp16_high(__m512i v) { return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(v, 16))); }
+
+static inline int32_t load_i32(const void *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* Sum over 32 elements: the 8 weight vectors against one token's 32 activation bytes. */
+static inline __m512i dot32(const __m512i wq[8], const int8_t *q) {
+    __m512i s = _mm512_setzero_si512();
+    for (int g = 0; g < 8; g++) s = _mm512_dpbusd_epi32(s, wq[g], _mm512_set1_epi32(load_i32(q + 4 * g)));
+    return s;
+}
+
+/* Sum over 16 elements (4 weight vectors). */
+static inline __m512i dot16(const __m512i wq[4], const int8_t *q) {
+    __m512i s = _mm512_setzero_si512();
+    for (int g = 0; g < 4; g++) s = _mm512_dpbusd_epi32(s, wq[g], _mm512_set1_epi32(load_i32(q + 4 * g)));
+    return s;
+}
+
+static inline void store_tile(const __m512 *acc, int nt, float *out, size_t os) {
+    for (int t = 0; t < nt; t++) _mm512_storeu_ps(out + (size_t)t * os, acc[t]);
+}
+
+/* ---- 32-element blocks: Q4_0, Q4_1, Q5_0, Q8_0 ---- */
+
+enum block32 { BLOCK_Q4_0, BLOCK_Q4_1, BLOCK_Q5_0, BLOCK_Q8_0 };
+
+static inline size_t block32_bytes(enum block32 kind) {
+    return kind == BLOCK_Q4_0 ? 18 : kind == BLOCK_Q4_1 ? 20 : kind == BLOCK_Q5_0 ? 22 : 34;
+}
+
+/* What was added to make the weights unsigned. */
+static inline int32_t block32_offset(enum block32 kind) {
+    return kind == BLOCK_Q4_0 ? 8 : kind == BLOCK_Q5_0 ? 16 : kind == BLOCK_Q8_0 ? 128 : 0;
+}
+
+/* Low and high nibbles of 4 gathered dwords of nibble pairs -> elements 0..15 and 16..31. */
+static inline void unpack_nibble_rows(__m512i rows, const uint8_t *qs, __m512i wq[8]) {
+    const __m512i low4 = _mm512_set1_epi8(0x0f);
+    for (int j = 0; j < 4; j++) {
+        __m512i v = gather_rows(rows, qs + 4 * j);
+        wq[j] = _mm512_and_si512(v, low4);
+        wq[j + 4] = _mm512_and_si512(_mm512_srli_epi32(v, 4), low4);
+    }
+}
+
+/* Q5_0's fifth bits: bits 4g..4g+3 of QH -> bit 4 of bytes 0..3. */
+static inline __m512i fifth_bits4(__m512i qh, int g) {
+    __m512i t = _mm512_srli_epi32(qh, (unsigned)(4 * g));
+    __m512i b0 = _mm512_slli_epi32(_mm512_and_si512(t, _mm512_set1_epi32(1)), 4);
+    __m512i b1 = _mm512_slli_epi32(_mm512_and_si512(t, _mm512_set1_epi32(2)), 11);
+    __m512i b2 = _mm512_slli_epi32(_mm512_and_si512(t, _mm512_set1_epi32(4)), 18);
+    __m512i b3 = _mm512_slli_epi32(_mm512_and_si512(t, _mm512_set1_epi32(8)), 25);
+    return _mm512_or_si512(_mm512_or_si512(b0, b1), _mm512_or_si512(b2, b3));
+}
+
+static inline void block32_weights(enum block32 kind, __m512i rows, const uint8_t *blk, __m512i wq[8]) {
+    switch (kind) {
+    case BLOCK_Q4_0: unpack_nibble_rows(rows, blk + 2, wq); break;
+    case BLOCK_Q4_1: unpack_nibble_rows(rows, blk + 4, wq); break;
+    case BLOCK_Q5_0: {
+        unpack_nibble_rows(rows, blk + 6, wq);
+        __m512i qh = gather_rows(rows, blk + 2);
+        for (int g = 0; g < 8; g++) wq[g] = _mm512_or_si512(wq[g], fifth_bits4(qh, g));
+        break;
+    }
+    default:
+        for (int g = 0; g < 8; g++)
+            wq[g] = _mm512_xor_si512(gather_rows(rows, blk + 2 + 4 * g), _mm512_set1_epi8((char)0x80));
+        break;
+    }
+}
+
+static inline void dot16_block32(enum block32 kind, int64_t k, const uint8_t *w, size_t row_bytes, const uint8_t *acts,
+                                 size_t stride, int n, float *out, size_t os) {
+    const size_t bb = block32_bytes(kind);
+    const int32_t offset = block32_offset(kind);
+    const __m512i rows = row_offsets(row_bytes);
+    __m512 acc[TOKEN_TILE];
+    for (int t0 = 0; t0 < n; t0 += TOKEN_TILE) {
+        const int nt = n - t0 < TOKEN_TILE ? n - t0 : TOKEN_TILE;
+        for (int t = 0; t < nt; t++) acc[t] = _mm512_setzero_ps();
+        for (int64_t b = 0; b < k / 32; b++) {
+            const uint8_t *blk = w + b * bb;
+            __m512i head = gather_rows(rows, blk), wq[8];
+            const __m512 dw = fp16_low(head);
+            const __m512 mw = kind == BLOCK_Q4_1 ? fp16_high(head) : _mm512_setzero_ps();
+            block32_weights(kind, rows, blk, wq);
+            for (int t = 0; t < nt; t++) {
+                const lmz_act32 *a = (const lmz_act32 *)(acts + (size_t)(t0 + t) * stride) + b;
+                __m512i s = dot32(wq, a->q);
+                if (offset) s = _mm512_sub_epi32(s, _mm512_set1_epi32(offset * a->qsum));
+                __m512 c = _mm512_mul_ps(_mm512_mul_ps(dw, _mm512_set1_ps(a->d)), _mm512_cvtepi32_ps(s));
+                if (kind == BLOCK_Q4_1) c = _mm512_add_ps(c, _mm512_mul_ps(mw, _mm512_set1_ps(a->s)));
+                acc[t] = _mm512_add_ps(acc[t], c);
+            }
+        }
+        store_tile(acc, nt, out + (size_t)t0 * os, os);
+    }
+}
+
+void lmz_dot16_q4_0_avx512(int64_t k, const void *w, size_t row_bytes, const uint8_t *acts, size_t stride, int n,
+                           float *out, size_t os) {
+    dot16_block32(BLOCK_Q4_0, k, w, row_bytes, acts, stride, n, out, os);
+}
+void lmz_dot16_q4_1_avx512(int64_t k, const void *w, size_t row_bytes, const uint8_t *acts, size_t stride, int n,
+                           float *out, size_t os) {
+    dot16_block32(BLOCK_Q4_1, k, w, row_bytes, acts, stride, n, out, os);
+}
+void lmz_dot16_q5_0_avx512(int64_t k, const void *w, size_t row_bytes, const uint8_t *acts, size_t stride, int n,
+                           float *out, size_t os) {
+    dot16_block32(BLOCK_Q5_0, k, w, row_bytes, acts, stride, n, out, os);
+}
+void lmz_dot16_q8_0_avx512(int64_t k, const void *w, size_t row_bytes, const uint8_t *acts, size_t stride, int n,
+                           float *out, size_t os) {
+    dot16_block32(BLOCK_Q8_0, k, w, row_bytes, acts, stride, n, out, os);
+}
+
+/* ---- 256-element K-quant blocks ---- */
+
+/* Q4_K: d, dmin (fp16), 12 bytes of 6-bit scales and mins, 128 bytes of nibbles; sub-block
+ * j (32 elements) is the low (j even) or high (j odd) nibbles of bytes 32*(j/2)... */
+void lmz_dot16_q4_k_avx512(int64_t k, const void *wp, size_t row_bytes, const uint8_t *acts, size_t stride, int n,
+                           float *out, size_t os) {
+    const uint8_t *w = wp;
+    const __m512i rows = row_offsets(row_bytes), six = _mm512_set1_epi32(63), four = _mm512_set1_epi32(15),
+                  two = _mm512_set1_epi32(3);
+    __m512 acc[TOKEN_TILE];
+    __m512i isum[TOKEN_TILE];
+    for (int t0 = 0; t0 < n; t0 += TOKEN_TILE) {
+        const int nt = n - t0 < TOKEN_TILE ? n - t0 : TOKEN_TILE;
+        for (int t = 0; t < nt; t++) acc[t] = _mm512_setzero_ps();
+        for (int64_t b = 0; b < k / 256; b++) {
+            const uint8_t *blk = w + b * 144;
+            __m512i head = gather_rows(rows, blk);
+            const __m512 d = fp16_low(head), dmin = fp16_high(head);
+            /* lmz_kquant_scale_min, lane-wise */
+            __m512i s0 = gather_rows(rows, blk + 4), s1 = gather_rows(rows, blk + 8), s2 = gather_rows(rows, blk + 12);
+            __m512i sc[8], mpair[8];
+            for (int j = 0; j < 4; j++) {
+                __m512i m_lo = _mm512_and_si512(_mm512_srli_epi32(s1, (unsigned)(8 * j)), six);
+                sc[j] = _mm512_and_si512(_mm512_srli_epi32(s0, (unsigned)(8 * j)), six);
+                __m512i sc_hi = _mm512_or_si512(
+                    _mm512_and_si512(_mm512_srli_epi32(s2, (unsigned)(8 * j)), four),
+                    _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(s0, (unsigned)(8 * j + 6)), two), 4));
+                __m512i m_hi = _mm512_or_si512(
+                    _mm512_and_si512(_mm512_srli_epi32(s2, (unsigned)(8 * j + 4)), four),
+                    _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(s1, (unsigned)(8 * j + 6)), two), 4));
+                sc[j + 4] = sc_hi;
+                mpair[j] = _mm512_or_si512(m_lo, _mm512_slli_epi32(m_lo, 16));
+                mpair[j + 4] = _mm512_or_si512(m_hi, _mm512_slli_epi32(m_hi, 16));
+            }
+            for (int t = 0; t < nt; t++) isum[t] = _mm512_setzero_si512();
+            for (int c = 0; c < 4; c++) {
+                __m512i wq[16];
+                unpack_nibble_rows(rows, blk + 16 + 32 * c, wq);           /* bytes 0..15 */
+                unpack_nibble_rows(rows, blk + 16 + 32 * c + 16, wq + 8);  /* bytes 16..31 */
+                /* sub-block 2c: low nibbles of bytes 0..31; 2c+1: high nibbles */
+                __m512i lo[8] = {wq[0], wq[1], wq[2], wq[3], wq[8], wq[9], wq[10], wq[11]};
+                __m512i hi[8] = {wq[4], wq[5], wq[6], wq[7], wq[12], wq[13], wq[14], wq[15]};
+                for (int t = 0; t < nt; t++) {
+                    const lmz_act256 *a = (const lmz_act256 *)(acts + (size_t)(t0 + t) * stride) + b;
+                    __m512i s_lo = dot32(lo, a->q + 64 * c), s_hi = dot32(hi, a->q + 64 * c + 32);
+                    isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(s_lo, sc[2 * c]),
+                                                                         _mm512_mullo_epi32(s_hi, sc[2 * c + 1])));
+                }
+            }
+            for (int t = 0; t < nt; t++) {
+                const lmz_act256 *a = (const lmz_act256 *)(acts + (size_t)(t0 + t) * stride) + b;
+                /* summ = sum_j m_j * (bsums[2j] + bsums[2j+1]) */
+                __m512i summ = _mm512_setzero_si512();
+                for (int j = 0; j < 8; j++)
+                    summ = _mm512_dpwssd_epi32(summ, mpair[j], _mm512_set1_epi32(load_i32(&a->bsums[2 * j])));
+                __m512 dx = _mm512_set1_ps(a->d);
+                __m512 c = _mm512_sub_ps(_mm512_mul_ps(_mm512_mul_ps(d, dx), _mm512_cvtepi32_ps(isum[t])),
+                                         _mm512_mul_ps(_mm512_mul_ps(dmin, dx), _mm512_cvtepi32_ps(summ)));
+                acc[t] = _mm512_add_ps(acc[t], c);
+            }
+        }
+        store_tile(acc, nt, out + (size_t)t0 * os, os);
+    }
+}
+
+/* Q6_K: ql[128], qh[64], int8 scales[16], d (fp16); element 128h + 32g + l is
+ * (ql[64h + 32(g&1) + l] nibble g>>1) | (bits 2g..2g+1 of qh[32h + l]) << 4, minus 32;
+ * one scale per 16 elements. */
+void lmz_dot16_q6_k_avx512(int64_t k, const void *wp, size_t row_bytes, const uint8_t *acts, size_t stride, int n,
+                           float *out, size_t os) {
+    const uint8_t *w = wp;
+    const __m512i rows = row_offsets(row_bytes), low4 = _mm512_set1_epi8(0x0f), two = _mm512_set1_epi8(3);
+    __m512 acc[TOKEN_TILE];
+    __m512i isum[TOKEN_TILE];
+    for (int t0 = 0; t0 < n; t0 += TOKEN_TILE) {
+        const int nt = n - t0 < TOKEN_TILE ? n - t0 : TOKEN_TILE;
+        for (int t = 0; t < nt; t++) acc[t] = _mm512_setzero_ps();
+        for (int64_t b = 0; b < k / 256; b++) {
+            const uint8_t *blk = w + b * 210;
+            const __m512 d = fp16_high(gather_rows(rows, blk + 206)); /* d is the last 2 bytes of the block */
+            __m512i sc[16], scpair[8];
+            for (int i = 0; i < 4; i++) {
+                __m512i v = gather_rows(rows, blk + 192 + 4 * i);
+                for (int j = 0; j < 4; j++) /* sign-extend byte j */
+                    sc[4 * i + j] = _mm512_srai_epi32(_mm512_slli_epi32(v, (unsigned)(24 - 8 * j)), 24);
+            }
+            for (int j = 0; j < 8; j++)
+                scpair[j] = _mm512_or_si512(_mm512_and_si512(sc[2 * j], _mm512_set1_epi32(0xffff)),
+                                            _mm512_slli_epi32(sc[2 * j + 1], 16));
+            for (int t = 0; t < nt; t++) isum[t] = _mm512_setzero_si512();
+            for (int h = 0; h < 2; h++) {
+                for (int gp = 0; gp < 2; gp++) { /* groups gp and gp + 2 share their ql bytes */
+                    __m512i wa[8], wb[8];
+                    for (int i = 0; i < 8; i++) {
+                        __m512i ql = gather_rows(rows, blk + 64 * h + 32 * gp + 4 * i);
+                        __m512i qh = gather_rows(rows, blk + 128 + 32 * h + 4 * i);
+                        __m512i ha = _mm512_and_si512(_mm512_srli_epi32(qh, (unsigned)(2 * gp)), two);
+                        __m512i hb = _mm512_and_si512(_mm512_srli_epi32(qh, (unsigned)(2 * gp + 4)), two);
+                        wa[i] = _mm512_or_si512(_mm512_and_si512(ql, low4), _mm512_slli_epi32(ha, 4));
+                        wb[i] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(ql, 4), low4),
+                                                _mm512_slli_epi32(hb, 4));
+                    }
+                    const int ga = gp, gb = gp + 2;
+                    const int ia = 8 * h + 2 * ga, ib = 8 * h + 2 * gb; /* scale index of each first 16 */
+                    for (int t = 0; t < nt; t++) {
+                        const lmz_act256 *a = (const lmz_act256 *)(acts + (size_t)(t0 + t) * stride) + b;
+                        const int8_t *qa = a->q + 128 * h + 32 * ga, *qb = a->q + 128 * h + 32 * gb;
+                        __m512i s = _mm512_mullo_epi32(dot16(wa, qa), sc[ia]);
+                        s = _mm512_add_epi32(s, _mm512_mullo_epi32(dot16(wa + 4, qa + 16), sc[ia + 1]));
+                        s = _mm512_add_epi32(s, _mm512_mullo_epi32(dot16(wb, qb), sc[ib]));
+                        s = _mm512_add_epi32(s, _mm512_mullo_epi32(dot16(wb + 4, qb + 16), sc[ib + 1]));
+                        isum[t] = _mm512_add_epi32(isum[t], s);
+                    }
+                }
+            }
+            for (int t = 0; t < nt; t++) {
+                const lmz_act256 *a = (const lmz_act256 *)(acts + (size_t)(t0 + t) * stride) + b;
+                /* the stored weights are w + 32: take back 32 * sum_i sc_i * bsums[i] */
+                __m512i corr = _mm512_setzero_si512();
+                for (int j = 0; j < 8; j++)
+                    corr = _mm512_dpwssd_epi32(corr, scpair[j], _mm512_set1_epi32(load_i32(&a->bsums[2 * j])));
+                __m512i sumi = _mm512_sub_epi32(isum[t], _mm512_slli_epi32(corr, 5));
+                __m512 c = _mm512_mul_ps(_mm512_mul_ps(d, _mm512_set1_ps(a->d)), _mm512_cvtepi32_ps(sumi));
+                acc[t] = _mm512_add_ps(acc[t], c);
+            }
+        }
+        store_tile(acc, nt, out + (size_t)t0 * os, os);
+    }
+}
+#endif
