@@ -130,6 +130,41 @@ TEST(kernels_simd_equals_scalar_bit_for_bit) {
     lmz_isa_set(best);
 }
 
+TEST(kernels_activation_quantization_same_on_every_isa) {
+    /* Random rows plus the cases that decide a scale: an all-zero block, +m and -m tied for
+     * the largest magnitude (the first one wins), a single spike, subnormals, -0.0. */
+    enum { K = 1024 };
+    static float x[8][K];
+    for (int r = 0; r < 8; r++)
+        for (int i = 0; i < K; i++) x[r][i] = rnd_float(r == 1 ? 1e-3f : 5.0f);
+    memset(x[2], 0, sizeof x[2]);
+    x[3][7] = -9.0f, x[3][40] = 9.0f, x[3][300] = 9.0f, x[3][290] = -9.0f; /* ties, in both orders */
+    for (int i = 0; i < K; i++) x[4][i] = i % 97 == 0 ? 1e6f : 0.0f;
+    for (int i = 0; i < K; i++) x[5][i] = (i & 1 ? -1.0f : 1.0f) * 1e-40f * (float)(i % 13);
+    for (int i = 0; i < K; i++) x[6][i] = i % 3 ? -0.0f : 0.0f;
+    x[7][0] = -5.0f;
+    enum lmz_isa best = lmz_isa_detect();
+    static const uint32_t types[] = {LMZ_Q4_1, LMZ_Q6_K};
+    for (size_t ti = 0; ti < 2; ti++) {
+        size_t bytes = lmz_act_row_bytes(types[ti], K);
+        uint8_t *ref = malloc(bytes), *got = malloc(bytes);
+        for (int r = 0; r < 8; r++) {
+            lmz_isa_set(LMZ_ISA_SCALAR);
+            lmz_quantize_act_row(types[ti], x[r], K, ref);
+            for (int isa = LMZ_ISA_AVX2; isa <= (int)best; isa++) {
+                lmz_isa_set((enum lmz_isa)isa);
+                memset(got, 0x5a, bytes);
+                lmz_quantize_act_row(types[ti], x[r], K, got);
+                CHECKF(memcmp(ref, got, bytes) == 0, "%s activations of %s, row %d differ from scalar",
+                       lmz_isa_name((enum lmz_isa)isa), lmz_type_name(types[ti]), r);
+            }
+        }
+        free(ref);
+        free(got);
+    }
+    lmz_isa_set(best);
+}
+
 TEST(kernels_canonical_float_reductions_match_across_isas) {
     float a[203], b[203];
     uint16_t h[203];

@@ -17,6 +17,7 @@ typedef struct {
     const char *file;        /* positional FILE ("-" or NULL: stdin) */
     int top_k;               /* -k */
     int n_ctx;               /* --ctx */
+    int streams;             /* --streams */
     bool ids_only;           /* --ids */
     bool with_start;         /* --start */
 } cli_opts;

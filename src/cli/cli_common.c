@@ -35,11 +35,12 @@ int cli_parse(int argc, char **argv, int first, cli_opts *o, const char *usage) 
     o->threads = 2;
     o->top_k = 5;
     o->n_ctx = 2048;
+    o->streams = 8;
     for (int i = first; i < argc; i++) {
         const char *a = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
         bool takes_value = !strcmp(a, "-m") || !strcmp(a, "-T") || !strcmp(a, "-k") || !strcmp(a, "--text") ||
-                           !strcmp(a, "--ctx") || !strcmp(a, "--isa");
+                           !strcmp(a, "--ctx") || !strcmp(a, "--isa") || !strcmp(a, "--streams");
         if (takes_value && !next) {
             cli_error("option %s needs a value\n%s", a, usage);
             return -1;
@@ -59,6 +60,11 @@ int cli_parse(int argc, char **argv, int first, cli_opts *o, const char *usage) 
         } else if (!strcmp(a, "--ctx")) {
             if (parse_int(argv[++i], 2, 1 << 20, &o->n_ctx)) {
                 cli_error("--ctx wants a context size of at least 2, not '%s'", argv[i]);
+                return -1;
+            }
+        } else if (!strcmp(a, "--streams")) {
+            if (parse_int(argv[++i], 1, 256, &o->streams)) {
+                cli_error("--streams wants a stream count from 1 to 256, not '%s'", argv[i]);
                 return -1;
             }
         } else if (!strcmp(a, "--isa")) {

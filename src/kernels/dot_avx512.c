@@ -15,18 +15,36 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "../util/fp16.h"
 #include "quant.h"
 
 #define TOKEN_TILE 64
 
-/* Byte offsets of rows 0..15, for gathers (row_bytes * 15 < 2^31 for any real tensor). */
-static inline __m512i row_offsets(size_t row_bytes) {
-    return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                              _mm512_set1_epi32((int)row_bytes));
+/* The 16 bytes at P + r * ROW_BYTES for rows r = 0..15, transposed: lane r of out[j] is
+ * dword j of row r. Contiguous loads and in-lane shuffles: gathers are far slower here. */
+static inline void load_rows(const uint8_t *p, size_t row_bytes, __m512i out[4]) {
+    __m512i z[4];
+    for (int i = 0; i < 4; i++) { /* 128-bit lane L of z[i] holds row 4L + i */
+        __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(p + (size_t)i * row_bytes)));
+        v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + (size_t)(4 + i) * row_bytes)), 1);
+        v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + (size_t)(8 + i) * row_bytes)), 2);
+        z[i] = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + (size_t)(12 + i) * row_bytes)), 3);
+    }
+    /* a 4x4 dword transpose inside each 128-bit lane */
+    __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]), t1 = _mm512_unpackhi_epi32(z[0], z[1]);
+    __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]), t3 = _mm512_unpackhi_epi32(z[2], z[3]);
+    out[0] = _mm512_unpacklo_epi64(t0, t2);
+    out[1] = _mm512_unpackhi_epi64(t0, t2);
+    out[2] = _mm512_unpacklo_epi64(t1, t3);
+    out[3] = _mm512_unpackhi_epi64(t1, t3);
 }
 
-/* The 4 bytes at P + offset of each row, one row per lane. */
-static inline __m512i gather_rows(__m512i rows, const uint8_t *p) { return _mm512_i32gather_epi32(rows, p, 1); }
+/* Dword 0 of each row's bytes at P (the block header). */
+static inline __m512i load_rows_head(const uint8_t *p, size_t row_bytes) {
+    __m512i v[4];
+    load_rows(p, row_bytes, v);
+    return v[0];
+}
 
 /* fp16 in the low / high half of each lane -> f32 (exact, like lmz_fp16_to_f32). */
 static inline __m512 fp16_low(__m512i v) { return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v)); }
@@ -69,13 +87,15 @@ static inline int32_t block32_offset(enum block32 kind) {
     return kind == BLOCK_Q4_0 ? 8 : kind == BLOCK_Q5_0 ? 16 : kind == BLOCK_Q8_0 ? 128 : 0;
 }
 
-/* Low and high nibbles of 4 gathered dwords of nibble pairs -> elements 0..15 and 16..31. */
-static inline void unpack_nibble_rows(__m512i rows, const uint8_t *qs, __m512i wq[8]) {
+/* 16 bytes of nibble pairs per row -> elements 0..15 (low nibbles) in wq[0..3] and
+ * 16..31 (high nibbles) in wq[4..7]. */
+static inline void unpack_nibble_rows(const uint8_t *qs, size_t row_bytes, __m512i wq[8]) {
     const __m512i low4 = _mm512_set1_epi8(0x0f);
+    __m512i v[4];
+    load_rows(qs, row_bytes, v);
     for (int j = 0; j < 4; j++) {
-        __m512i v = gather_rows(rows, qs + 4 * j);
-        wq[j] = _mm512_and_si512(v, low4);
-        wq[j + 4] = _mm512_and_si512(_mm512_srli_epi32(v, 4), low4);
+        wq[j] = _mm512_and_si512(v[j], low4);
+        wq[j + 4] = _mm512_and_si512(_mm512_srli_epi32(v[j], 4), low4);
     }
 }
 
@@ -89,38 +109,43 @@ static inline __m512i fifth_bits4(__m512i qh, int g) {
     return _mm512_or_si512(_mm512_or_si512(b0, b1), _mm512_or_si512(b2, b3));
 }
 
-static inline void block32_weights(enum block32 kind, __m512i rows, const uint8_t *blk, __m512i wq[8]) {
+/* The block's header dword (fp16 d, and fp16 m for Q4_1) and its 32 unsigned weights. */
+static inline __m512i block32_weights(enum block32 kind, const uint8_t *blk, size_t row_bytes, __m512i wq[8]) {
+    __m512i head[4];
+    load_rows(blk, row_bytes, head);
     switch (kind) {
-    case BLOCK_Q4_0: unpack_nibble_rows(rows, blk + 2, wq); break;
-    case BLOCK_Q4_1: unpack_nibble_rows(rows, blk + 4, wq); break;
+    case BLOCK_Q4_0: unpack_nibble_rows(blk + 2, row_bytes, wq); break;
+    case BLOCK_Q4_1: unpack_nibble_rows(blk + 4, row_bytes, wq); break;
     case BLOCK_Q5_0: {
-        unpack_nibble_rows(rows, blk + 6, wq);
-        __m512i qh = gather_rows(rows, blk + 2);
+        unpack_nibble_rows(blk + 6, row_bytes, wq);
+        __m512i qh = _mm512_or_si512(_mm512_srli_epi32(head[0], 16), _mm512_slli_epi32(head[1], 16)); /* bytes 2..5 */
         for (int g = 0; g < 8; g++) wq[g] = _mm512_or_si512(wq[g], fifth_bits4(qh, g));
         break;
     }
-    default:
-        for (int g = 0; g < 8; g++)
-            wq[g] = _mm512_xor_si512(gather_rows(rows, blk + 2 + 4 * g), _mm512_set1_epi8((char)0x80));
+    default: {
+        __m512i v[8];
+        load_rows(blk + 2, row_bytes, v);
+        load_rows(blk + 18, row_bytes, v + 4);
+        for (int g = 0; g < 8; g++) wq[g] = _mm512_xor_si512(v[g], _mm512_set1_epi8((char)0x80));
         break;
     }
+    }
+    return head[0];
 }
 
 static inline void dot16_block32(enum block32 kind, int64_t k, const uint8_t *w, size_t row_bytes, const uint8_t *acts,
                                  size_t stride, int n, float *out, size_t os) {
     const size_t bb = block32_bytes(kind);
     const int32_t offset = block32_offset(kind);
-    const __m512i rows = row_offsets(row_bytes);
     __m512 acc[TOKEN_TILE];
     for (int t0 = 0; t0 < n; t0 += TOKEN_TILE) {
         const int nt = n - t0 < TOKEN_TILE ? n - t0 : TOKEN_TILE;
         for (int t = 0; t < nt; t++) acc[t] = _mm512_setzero_ps();
         for (int64_t b = 0; b < k / 32; b++) {
-            const uint8_t *blk = w + b * bb;
-            __m512i head = gather_rows(rows, blk), wq[8];
+            for (int r = 0; r < 16; r++) _mm_prefetch((const char *)(w + b * bb + r * row_bytes + 256), _MM_HINT_T0);
+            __m512i wq[8], head = block32_weights(kind, w + b * bb, row_bytes, wq);
             const __m512 dw = fp16_low(head);
             const __m512 mw = kind == BLOCK_Q4_1 ? fp16_high(head) : _mm512_setzero_ps();
-            block32_weights(kind, rows, blk, wq);
             for (int t = 0; t < nt; t++) {
                 const lmz_act32 *a = (const lmz_act32 *)(acts + (size_t)(t0 + t) * stride) + b;
                 __m512i s = dot32(wq, a->q);
@@ -158,7 +183,7 @@ void lmz_dot16_q8_0_avx512(int64_t k, const void *w, size_t row_bytes, const uin
 void lmz_dot16_q4_k_avx512(int64_t k, const void *wp, size_t row_bytes, const uint8_t *acts, size_t stride, int n,
                            float *out, size_t os) {
     const uint8_t *w = wp;
-    const __m512i rows = row_offsets(row_bytes), six = _mm512_set1_epi32(63), four = _mm512_set1_epi32(15),
+    const __m512i six = _mm512_set1_epi32(63), four = _mm512_set1_epi32(15),
                   two = _mm512_set1_epi32(3);
     __m512 acc[TOKEN_TILE];
     __m512i isum[TOKEN_TILE];
@@ -167,10 +192,11 @@ void lmz_dot16_q4_k_avx512(int64_t k, const void *wp, size_t row_bytes, const ui
         for (int t = 0; t < nt; t++) acc[t] = _mm512_setzero_ps();
         for (int64_t b = 0; b < k / 256; b++) {
             const uint8_t *blk = w + b * 144;
-            __m512i head = gather_rows(rows, blk);
-            const __m512 d = fp16_low(head), dmin = fp16_high(head);
+            __m512i hdr[4];
+            load_rows(blk, row_bytes, hdr);
+            const __m512 d = fp16_low(hdr[0]), dmin = fp16_high(hdr[0]);
             /* lmz_kquant_scale_min, lane-wise */
-            __m512i s0 = gather_rows(rows, blk + 4), s1 = gather_rows(rows, blk + 8), s2 = gather_rows(rows, blk + 12);
+            const __m512i s0 = hdr[1], s1 = hdr[2], s2 = hdr[3];
             __m512i sc[8], mpair[8];
             for (int j = 0; j < 4; j++) {
                 __m512i m_lo = _mm512_and_si512(_mm512_srli_epi32(s1, (unsigned)(8 * j)), six);
@@ -188,8 +214,8 @@ void lmz_dot16_q4_k_avx512(int64_t k, const void *wp, size_t row_bytes, const ui
             for (int t = 0; t < nt; t++) isum[t] = _mm512_setzero_si512();
             for (int c = 0; c < 4; c++) {
                 __m512i wq[16];
-                unpack_nibble_rows(rows, blk + 16 + 32 * c, wq);           /* bytes 0..15 */
-                unpack_nibble_rows(rows, blk + 16 + 32 * c + 16, wq + 8);  /* bytes 16..31 */
+                unpack_nibble_rows(blk + 16 + 32 * c, row_bytes, wq);           /* bytes 0..15 */
+                unpack_nibble_rows(blk + 16 + 32 * c + 16, row_bytes, wq + 8);  /* bytes 16..31 */
                 /* sub-block 2c: low nibbles of bytes 0..31; 2c+1: high nibbles */
                 __m512i lo[8] = {wq[0], wq[1], wq[2], wq[3], wq[8], wq[9], wq[10], wq[11]};
                 __m512i hi[8] = {wq[4], wq[5], wq[6], wq[7], wq[12], wq[13], wq[14], wq[15]};
@@ -222,7 +248,7 @@ void lmz_dot16_q4_k_avx512(int64_t k, const void *wp, size_t row_bytes, const ui
 void lmz_dot16_q6_k_avx512(int64_t k, const void *wp, size_t row_bytes, const uint8_t *acts, size_t stride, int n,
                            float *out, size_t os) {
     const uint8_t *w = wp;
-    const __m512i rows = row_offsets(row_bytes), low4 = _mm512_set1_epi8(0x0f), two = _mm512_set1_epi8(3);
+    const __m512i low4 = _mm512_set1_epi8(0x0f), two = _mm512_set1_epi8(3);
     __m512 acc[TOKEN_TILE];
     __m512i isum[TOKEN_TILE];
     for (int t0 = 0; t0 < n; t0 += TOKEN_TILE) {
@@ -230,23 +256,26 @@ void lmz_dot16_q6_k_avx512(int64_t k, const void *wp, size_t row_bytes, const ui
         for (int t = 0; t < nt; t++) acc[t] = _mm512_setzero_ps();
         for (int64_t b = 0; b < k / 256; b++) {
             const uint8_t *blk = w + b * 210;
-            const __m512 d = fp16_high(gather_rows(rows, blk + 206)); /* d is the last 2 bytes of the block */
-            __m512i sc[16], scpair[8];
-            for (int i = 0; i < 4; i++) {
-                __m512i v = gather_rows(rows, blk + 192 + 4 * i);
+            __m512i v[4], sc[16], scpair[8];
+            load_rows(blk + 194, row_bytes, v);
+            const __m512 d = fp16_high(v[3]); /* d is the last 2 bytes of the block */
+            load_rows(blk + 192, row_bytes, v);
+            for (int i = 0; i < 4; i++)
                 for (int j = 0; j < 4; j++) /* sign-extend byte j */
-                    sc[4 * i + j] = _mm512_srai_epi32(_mm512_slli_epi32(v, (unsigned)(24 - 8 * j)), 24);
-            }
+                    sc[4 * i + j] = _mm512_srai_epi32(_mm512_slli_epi32(v[i], (unsigned)(24 - 8 * j)), 24);
             for (int j = 0; j < 8; j++)
                 scpair[j] = _mm512_or_si512(_mm512_and_si512(sc[2 * j], _mm512_set1_epi32(0xffff)),
                                             _mm512_slli_epi32(sc[2 * j + 1], 16));
             for (int t = 0; t < nt; t++) isum[t] = _mm512_setzero_si512();
             for (int h = 0; h < 2; h++) {
                 for (int gp = 0; gp < 2; gp++) { /* groups gp and gp + 2 share their ql bytes */
-                    __m512i wa[8], wb[8];
+                    __m512i wa[8], wb[8], ql8[8], qh8[8];
+                    load_rows(blk + 64 * h + 32 * gp, row_bytes, ql8);
+                    load_rows(blk + 64 * h + 32 * gp + 16, row_bytes, ql8 + 4);
+                    load_rows(blk + 128 + 32 * h, row_bytes, qh8);
+                    load_rows(blk + 128 + 32 * h + 16, row_bytes, qh8 + 4);
                     for (int i = 0; i < 8; i++) {
-                        __m512i ql = gather_rows(rows, blk + 64 * h + 32 * gp + 4 * i);
-                        __m512i qh = gather_rows(rows, blk + 128 + 32 * h + 4 * i);
+                        __m512i ql = ql8[i], qh = qh8[i];
                         __m512i ha = _mm512_and_si512(_mm512_srli_epi32(qh, (unsigned)(2 * gp)), two);
                         __m512i hb = _mm512_and_si512(_mm512_srli_epi32(qh, (unsigned)(2 * gp + 4)), two);
                         wa[i] = _mm512_or_si512(_mm512_and_si512(ql, low4), _mm512_slli_epi32(ha, 4));
@@ -278,6 +307,64 @@ void lmz_dot16_q6_k_avx512(int64_t k, const void *wp, size_t row_bytes, const ui
             }
         }
         store_tile(acc, nt, out + (size_t)t0 * os, os);
+    }
+}
+
+/* ---- activation quantization: quant.c's quantize_act32/act256, 16 lanes at a time ----
+ * The same operations per element (|x|, max, x * id, the shifter rounding); max is exact in
+ * any order, and MAX(v, acc) keeps acc when v is NaN, as the scalar `v > amax` does. */
+
+static inline __m512 abs16(__m512 v) { return _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(0x7fffffff))); }
+
+static inline __m512i round_even16(__m512 v) {
+    const __m512 shifter = _mm512_set1_ps(12582912.0f);
+    return _mm512_cvttps_epi32(_mm512_sub_ps(_mm512_add_ps(v, shifter), shifter));
+}
+
+void lmz_quantize_act32_avx512(const float *x, int64_t n_blocks, lmz_act32 *out) {
+    for (int64_t b = 0; b < n_blocks; b++, x += 32, out++) {
+        __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
+        __m512 m = _mm512_max_ps(abs16(x1), _mm512_max_ps(abs16(x0), _mm512_setzero_ps()));
+        float amax = _mm512_reduce_max_ps(m);
+        float d = amax / 127.0f;
+        float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        __m512 idv = _mm512_set1_ps(id);
+        __m512i q0 = round_even16(_mm512_mul_ps(x0, idv)), q1 = round_even16(_mm512_mul_ps(x1, idv));
+        _mm_storeu_si128((__m128i *)out->q, _mm512_cvtepi32_epi8(q0));
+        _mm_storeu_si128((__m128i *)(out->q + 16), _mm512_cvtepi32_epi8(q1));
+        int32_t sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+        out->qsum = sum;
+        out->d = lmz_fp16_to_f32(lmz_f32_to_fp16(d));
+        out->s = lmz_fp16_to_f32(lmz_f32_to_fp16(d * (float)sum));
+    }
+}
+
+void lmz_quantize_act256_avx512(const float *x, int64_t n_blocks, lmz_act256 *out) {
+    for (int64_t b = 0; b < n_blocks; b++, x += 256, out++) {
+        __m512 m = _mm512_setzero_ps();
+        for (int i = 0; i < 256; i += 16) m = _mm512_max_ps(abs16(_mm512_loadu_ps(x + i)), m);
+        float amax = _mm512_reduce_max_ps(m);
+        if (amax == 0.0f) {
+            memset(out, 0, sizeof *out);
+            continue;
+        }
+        /* the signed value of the first element of largest magnitude, as the scalar scan keeps */
+        float max = 0.0f;
+        for (int i = 0; i < 256; i += 16) {
+            __mmask16 hit = _mm512_cmp_ps_mask(abs16(_mm512_loadu_ps(x + i)), _mm512_set1_ps(amax), _CMP_EQ_OQ);
+            if (hit) {
+                max = x[i + __builtin_ctz(hit)];
+                break;
+            }
+        }
+        float iscale = -127.0f / max;
+        __m512 is = _mm512_set1_ps(iscale);
+        for (int i = 0; i < 256; i += 16) {
+            __m512i q = _mm512_min_epi32(round_even16(_mm512_mul_ps(is, _mm512_loadu_ps(x + i))), _mm512_set1_epi32(127));
+            _mm_storeu_si128((__m128i *)(out->q + i), _mm512_cvtepi32_epi8(q));
+            out->bsums[i / 16] = (int16_t)_mm512_reduce_add_epi32(q);
+        }
+        out->d = 1.0f / iscale;
     }
 }
 #endif

@@ -92,9 +92,21 @@ static void quantize_act256(const float *x, lmz_act256 *a) {
 void lmz_quantize_act_row(uint32_t weight_type, const float *x, int64_t k, void *out) {
     switch (lmz_act_kind_for(weight_type)) {
     case LMZ_ACT_32:
+#if defined(__x86_64__)
+        if (lmz_isa_current() >= LMZ_ISA_AVX512) {
+            lmz_quantize_act32_avx512(x, k / 32, out);
+            break;
+        }
+#endif
         for (int64_t b = 0; b < k / 32; b++) quantize_act32(x + b * 32, (lmz_act32 *)out + b);
         break;
     case LMZ_ACT_256:
+#if defined(__x86_64__)
+        if (lmz_isa_current() >= LMZ_ISA_AVX512) {
+            lmz_quantize_act256_avx512(x, k / 256, out);
+            break;
+        }
+#endif
         for (int64_t b = 0; b < k / 256; b++) quantize_act256(x + b * 256, (lmz_act256 *)out + b);
         break;
     default:
@@ -301,7 +313,7 @@ void lmz_dotn(uint32_t weight_type, int64_t k, const void *w_row, const uint8_t 
 }
 
 /* Below this many tokens, unpacking 16 rows per block costs more than it saves. */
-#define DOT16_MIN_TOKENS 2
+#define DOT16_MIN_TOKENS 6
 
 static lmz_dot16_fn dot16_for(uint32_t weight_type) {
 #if defined(__x86_64__)

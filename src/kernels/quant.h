@@ -119,6 +119,10 @@ void lmz_dot16_q8_0_avx512(int64_t k, const void *w, size_t rb, const uint8_t *a
 void lmz_dot16_q4_k_avx512(int64_t k, const void *w, size_t rb, const uint8_t *acts, size_t st, int n, float *o, size_t os);
 void lmz_dot16_q6_k_avx512(int64_t k, const void *w, size_t rb, const uint8_t *acts, size_t st, int n, float *o, size_t os);
 
+/* AVX-512 activation quantizers: quantize_act32/act256 of quant.c, bit for bit. */
+void lmz_quantize_act32_avx512(const float *x, int64_t n_blocks, lmz_act32 *out);
+void lmz_quantize_act256_avx512(const float *x, int64_t n_blocks, lmz_act256 *out);
+
 /* The shared float part of each block contribution. Every implementation must use these. */
 static inline float lmz_block_sym(float dw, float dx, int32_t sumi) { return (dw * dx) * (float)sumi; }
 static inline float lmz_block_affine(float dw, float mw, const lmz_act32 *x, int32_t sumi) {
