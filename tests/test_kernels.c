@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../src/kernels/attention.h"
 #include "../src/kernels/quant.h"
 #include "../src/kernels/vecf.h"
 #include "../src/util/fp16.h"
@@ -163,6 +164,44 @@ TEST(kernels_activation_quantization_same_on_every_isa) {
         free(got);
     }
     lmz_isa_set(best);
+}
+
+TEST(kernels_attention_same_on_every_isa) {
+    /* Head sizes of the three architectures, ranges shorter and longer than one 8-position
+     * pass and not multiples of 8, a window that does not start at 0, and scores that make
+     * exp underflow for most positions. */
+    enum { POS = 300, STRIDE = 3 * 256 };
+    uint16_t *k = malloc(sizeof(uint16_t) * POS * STRIDE), *v = malloc(sizeof(uint16_t) * POS * STRIDE);
+    float q[256], w[POS], ref[256], got[256];
+    static const int dims[] = {64, 128, 256, 40};
+    static const int ranges[][2] = {{0, 0}, {0, 6}, {0, 7}, {0, 8}, {3, 77}, {0, POS - 1}, {171, POS - 1}};
+    enum lmz_isa best = lmz_isa_detect();
+    for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++) {
+        const int d = dims[di];
+        for (int sharp = 0; sharp < 2; sharp++) {
+            for (size_t i = 0; i < (size_t)POS * STRIDE; i++) {
+                k[i] = lmz_f32_to_fp16(rnd_float(sharp ? 8.0f : 1.0f));
+                v[i] = lmz_f32_to_fp16(rnd_float(1.0f));
+            }
+            for (int i = 0; i < d; i++) q[i] = rnd_float(sharp ? 8.0f : 1.0f);
+            for (size_t ri = 0; ri < sizeof ranges / sizeof ranges[0]; ri++) {
+                const int p0 = ranges[ri][0], p1 = ranges[ri][1];
+                lmz_attend_head_scalar(q, k + 256, v + 256, STRIDE, p0, p1, d, 0.125f, w, ref);
+                for (int isa = LMZ_ISA_AVX2; isa <= (int)best; isa++) {
+                    lmz_isa_set((enum lmz_isa)isa);
+                    memset(got, 0xff, sizeof got);
+                    lmz_attend_head(q, k + 256, v + 256, STRIDE, p0, p1, d, 0.125f, w, got);
+                    for (int i = 0; i < d; i++)
+                        CHECKF(lmz_f32_to_bits(got[i]) == lmz_f32_to_bits(ref[i]),
+                               "%s attention d=%d positions %d..%d element %d: %a != scalar %a",
+                               lmz_isa_name((enum lmz_isa)isa), d, p0, p1, i, got[i], ref[i]);
+                }
+                lmz_isa_set(best);
+            }
+        }
+    }
+    free(k);
+    free(v);
 }
 
 TEST(kernels_canonical_float_reductions_match_across_isas) {

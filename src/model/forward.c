@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../kernels/attention.h"
 #include "../kernels/quant.h"
 #include "../kernels/vecf.h"
 #include "../runtime/threadpool.h"
@@ -225,20 +226,10 @@ static void attention_worker(void *p, int ith, int nth) {
         int p_end = t->pos[tok], p_begin = 0;
         if (swa && p_end - m->n_swa + 1 > 0) p_begin = p_end - m->n_swa + 1;
         const float *qh = c->q + ((size_t)tok * H + h) * D;
-        float mx = -INFINITY;
-        for (int u = p_begin; u <= p_end; u++) {
-            const uint16_t *kr = cache_row(c, c->k_cache, t->layer, t->seq[tok], u) + g * D;
-            float s = lmz_vec_dot_f16(qh, kr, D) * m->kq_scale;
-            w[u] = s;
-            if (s > mx) mx = s;
-        }
-        float inv = 1.0f / lmz_vec_exp_sum(w + p_begin, p_end - p_begin + 1, mx);
-        float *out = c->attn + ((size_t)tok * H + h) * D;
-        memset(out, 0, (size_t)D * sizeof(float));
-        for (int u = p_begin; u <= p_end; u++) {
-            const uint16_t *vr = cache_row(c, c->v_cache, t->layer, t->seq[tok], u) + g * D;
-            lmz_vec_axpy_f16(out, w[u] * inv, vr, D);
-        }
+        const uint16_t *k0 = cache_row(c, c->k_cache, t->layer, t->seq[tok], 0) + g * D;
+        const uint16_t *v0 = cache_row(c, c->v_cache, t->layer, t->seq[tok], 0) + g * D;
+        lmz_attend_head(qh, k0, v0, (size_t)c->kv_dim, p_begin, p_end, D, m->kq_scale, w,
+                        c->attn + ((size_t)tok * H + h) * D);
     }
 }
 
