@@ -85,10 +85,36 @@ asan:
 fuzz:
 	./fuzz/run.sh
 
-bench: lmz model
+bench: lmz model $(BUILD)/microbench
 	./bench/run.sh
 
+# This CPU's int8/f32 throughput and memory bandwidth (docs/performance.md); x86-64 only.
+$(BUILD)/microbench: bench/microbench.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
+
 clean:
-	rm -rf build build-asan build-fuzz lmz
+	rm -rf build build-asan build-fuzz build-arm64 lmz
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+
+# arm64 cross build, run under qemu (NEON kernels against the scalar reference):
+#   make cross-arm64   library and test binary into $(ARM64_BUILD)/, statically linked
+#   make test-arm64    runs the kernel tests (kernels_*) under qemu-aarch64; the model-based
+#                      tests need model files and are too slow under emulation
+# Needs the Debian packages gcc-aarch64-linux-gnu and qemu-user. The x86 SIMD flags are
+# emptied for the cross compiler (the *_avx2.c/*_avx512.c files compile to nothing there).
+ARM64_CC    ?= aarch64-linux-gnu-gcc
+ARM64_BUILD ?= build-arm64
+QEMU_ARM64  ?= qemu-aarch64
+.PHONY: cross-arm64 test-arm64
+cross-arm64:
+	$(MAKE) BUILD=$(ARM64_BUILD) CC=$(ARM64_CC) AVX2_FLAGS= AVX512_FLAGS= LDFLAGS="$(LDFLAGS) -static" \
+		$(ARM64_BUILD)/liblmz.a $(ARM64_BUILD)/lmz_tests
+
+test-arm64: cross-arm64
+	$(QEMU_ARM64) $(ARM64_BUILD)/lmz_tests kernels_$(T)
+
+.PHONY: clean-arm64
+clean-arm64:
+	rm -rf $(ARM64_BUILD)

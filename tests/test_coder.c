@@ -1,13 +1,16 @@
 /* test_coder.c — the range coder (exact round trips over ordinary and extreme distributions,
  * measured overhead against the ideal code length, carries, raw bits, damaged and garbage
- * input) and the logits -> frequencies mapping (exact sums, floors, extreme logits, a golden
- * hash, the encode/decode lookups), including the two together on a 262,144-token vocabulary. */
+ * input) and the logits -> frequencies mapping (exact sums, floors, extreme logits, the same
+ * bytes on every ISA, a golden hash, the encode/decode lookups), including the two together
+ * on a 262,144-token vocabulary. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "../src/coder/rangecoder.h"
+#include "../src/kernels/quant.h"
+#include "../src/kernels/vecf.h"
 #include "../src/probs/freq.h"
 #include "../src/probs/probs.h"
 #include "../src/util/error.h"
@@ -531,6 +534,135 @@ TEST(coder_freq_extreme_logits) {
     CHECK(lmz_freq_build(logits, 2, freq) == 0 && freq[0] == 1 && freq[1] == LMZ_FREQ_TOTAL - 1);
     free(logits);
     free(freq);
+}
+
+/* Logit vectors for the ISA comparison: each stresses one part of lmz_freq_build's SIMD
+ * passes (NaN handling in the max scan and the weights, underflow, infinite maxima, the
+ * uniform fallback, the lowest-index rule among equal largest frequencies across lanes and
+ * the scalar tail). */
+enum freq_case {
+    FC_RANDOM, FC_WIDE, FC_HUGE, FC_NANS, FC_POS_INF, FC_NEG_INF, FC_NEG_INF_AND_NAN, FC_ALL_NAN,
+    FC_ALL_EQUAL, FC_TIED_MAXIMA, FC_FEW_VALUES, FC_SIGNED_ZEROS, FC_UNDERFLOW_EDGE, N_FREQ_CASES
+};
+static const char *freq_case_name[N_FREQ_CASES] = {
+    "random", "wide spread", "1e30 spread", "NaNs", "+inf", "-inf", "-inf and NaN only", "all NaN",
+    "all equal", "tied maxima", "three values", "signed zero maxima", "underflow edge"};
+
+static void freq_case_fill(float *x, int n, enum freq_case c) {
+    static const float edge[] = {-86.4f, -86.49999f, -86.5f, -86.50001f, -87.0f, -100.0f, -1e30f};
+    switch (c) {
+    case FC_RANDOM: random_logits(x, n, 5.0f); break;
+    case FC_WIDE: random_logits(x, n, 1000.0f); break; /* most exp inputs below -86.5: weight 0 */
+    case FC_HUGE: random_logits(x, n, 1e30f); break;
+    case FC_NANS:
+        random_logits(x, n, 5.0f);
+        for (int i = 0; i < n; i++)
+            if (rnd_below(4) == 0) x[i] = NAN;
+        x[0] = x[n - 1] = NAN; /* first in the scan, and in the scalar tail */
+        break;
+    case FC_POS_INF:
+        random_logits(x, n, 5.0f);
+        for (int k = 0; k <= n / 64; k++) x[rnd_below((uint32_t)n)] = INFINITY;
+        if (n > 2) x[n - 2] = NAN;
+        break;
+    case FC_NEG_INF:
+        random_logits(x, n, 5.0f);
+        for (int i = 0; i < n; i++)
+            if (rnd_below(4) == 0) x[i] = -INFINITY;
+        break;
+    case FC_NEG_INF_AND_NAN: /* the maximum is -inf: the -inf tokens share the mass */
+        for (int i = 0; i < n; i++) x[i] = rnd_below(3) ? NAN : -INFINITY;
+        x[rnd_below((uint32_t)n)] = -INFINITY;
+        break;
+    case FC_ALL_NAN:
+        for (int i = 0; i < n; i++) x[i] = NAN;
+        break;
+    case FC_ALL_EQUAL:
+        for (int i = 0; i < n; i++) x[i] = 3.5f;
+        break;
+    case FC_TIED_MAXIMA: /* a few tokens share the largest logit, so the largest frequency */
+        random_logits(x, n, 0.5f);
+        for (int k = 0; k < 4; k++) x[rnd_below((uint32_t)n)] = 2.0f;
+        break;
+    case FC_FEW_VALUES:
+        for (int i = 0; i < n; i++) x[i] = (float)rnd_below(3);
+        break;
+    case FC_SIGNED_ZEROS: /* the largest logit is 0, as -0 and +0 (-0 first) */
+        random_logits(x, n, 5.0f);
+        for (int i = 0; i < n; i++) x[i] = -fabsf(x[i]) - 0.25f;
+        x[rnd_below((uint32_t)(n + 1) / 2)] = -0.0f;
+        x[n / 2 + rnd_below((uint32_t)(n + 1) / 2)] = 0.0f;
+        break;
+    default: /* exp inputs around lmz_expf's underflow cutoff at -86.5 */
+        for (int i = 0; i < n; i++) x[i] = edge[rnd_below(sizeof edge / sizeof *edge)];
+        x[rnd_below((uint32_t)n)] = 0.0f;
+        break;
+    }
+}
+
+/* The first index where A and B differ, or N. */
+static int first_difference(const uint32_t *a, const uint32_t *b, int n) {
+    int i = 0;
+    while (i < n && a[i] == b[i]) i++;
+    return i;
+}
+
+/* lmz_freq_build on LOGITS gives the scalar reference's bytes on every SIMD level the CPU
+ * has, and so do its passes' primitives: the max, the weights and their double sum (a last
+ * bit of the sum seldom reaches the frequencies, so it is compared on its own). The scalar
+ * frequencies must be a valid distribution. W holds 4 arrays of N; the best level is set
+ * again before any check, so a failure leaves it as the other tests expect. */
+static void check_freq_isas(const float *logits, int n, uint32_t *w, const char *what) {
+    uint32_t *ref = w, *got = w + n, *ref_w = w + 2 * n, *got_w = w + 3 * n;
+    const enum lmz_isa best = lmz_isa_detect();
+    lmz_isa_set(LMZ_ISA_SCALAR);
+    int rc = lmz_freq_build(logits, n, ref);
+    const float mx = lmz_vec_max(logits, n);
+    const double sum = lmz_vec_exp_weights(logits, n, mx, ref_w);
+    lmz_isa_set(best);
+    CHECKF(rc == 0 && check_freq(ref, n), "%s, %d tokens: invalid scalar frequencies", what, n);
+    for (int isa = LMZ_ISA_SCALAR + 1; isa <= (int)best; isa++) {
+        lmz_isa_set((enum lmz_isa)isa);
+        memset(got, 0xA5, (size_t)n * sizeof *got);
+        memset(got_w, 0xA5, (size_t)n * sizeof *got_w);
+        rc = lmz_freq_build(logits, n, got);
+        const float got_mx = lmz_vec_max(logits, n);
+        const double got_sum = lmz_vec_exp_weights(logits, n, mx, got_w);
+        lmz_isa_set(best);
+        const char *name = lmz_isa_name((enum lmz_isa)isa);
+        CHECKF(rc == 0, "%s %s, %d tokens: failed", name, what, n);
+        CHECKF(memcmp(&got_mx, &mx, sizeof mx) == 0, "%s %s, %d tokens: max %a, scalar %a", name, what, n,
+               (double)got_mx, (double)mx);
+        int i = first_difference(got_w, ref_w, n);
+        CHECKF(i == n, "%s %s, %d tokens: weight %d is 0x%08x, scalar 0x%08x", name, what, n, i, got_w[i], ref_w[i]);
+        CHECKF(memcmp(&got_sum, &sum, sizeof sum) == 0, "%s %s, %d tokens: weight sum %a, scalar %a", name, what, n,
+               got_sum, sum);
+        i = first_difference(got, ref, n);
+        CHECKF(i == n, "%s %s, %d tokens: token %d has %u, scalar %u", name, what, n, i, got[i], ref[i]);
+    }
+}
+
+TEST(coder_freq_same_on_every_isa) {
+    /* The decoder must see the encoder's frequencies bit for bit whatever either machine's
+     * SIMD level: vocabulary sizes around the 8-lane vectors and the 32-element max scan,
+     * and the two real vocabulary sizes, times every case above. */
+    static const int sizes[] = {1, 7, 8, 9, 31, 33, 1000, 1003, 49152, 262144};
+    enum { N_MAX = 262144 };
+    float *logits = malloc(N_MAX * sizeof *logits);
+    uint32_t *work = malloc(4 * N_MAX * sizeof *work);
+    rng_seed(12);
+    printf("    isa levels compared with scalar:");
+    for (int isa = LMZ_ISA_SCALAR + 1; isa <= (int)lmz_isa_detect(); isa++)
+        printf(" %s", lmz_isa_name((enum lmz_isa)isa));
+    printf("\n");
+    for (size_t si = 0; si < sizeof sizes / sizeof *sizes && !test_failed(); si++) {
+        for (int c = 0; c < N_FREQ_CASES && !test_failed(); c++) {
+            freq_case_fill(logits, sizes[si], (enum freq_case)c);
+            check_freq_isas(logits, sizes[si], work, freq_case_name[c]);
+        }
+    }
+    free(logits);
+    free(work);
 }
 
 TEST(coder_freq_golden_hash) {

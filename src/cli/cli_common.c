@@ -68,14 +68,18 @@ int cli_parse(int argc, char **argv, int first, cli_opts *o, const char *usage) 
                 return -1;
             }
         } else if (!strcmp(a, "--isa")) {
-            const char *v = argv[++i];
-            if (!strcmp(v, "scalar")) lmz_isa_set(LMZ_ISA_SCALAR);
-            else if (!strcmp(v, "avx2")) lmz_isa_set(LMZ_ISA_AVX2);
-            else if (!strcmp(v, "avx512")) lmz_isa_set(LMZ_ISA_AVX512);
-            else {
-                cli_error("--isa wants scalar, avx2 or avx512, not '%s'", v);
+            enum lmz_isa isa;
+            if (!lmz_isa_parse(argv[++i], &isa)) {
+                cli_error("--isa wants scalar or one of this machine's SIMD levels (%s), not '%s'",
+#if defined(__aarch64__)
+                          "neon",
+#else
+                          "avx2, avx512",
+#endif
+                          argv[i]);
                 return -1;
             }
+            lmz_isa_set(isa);
         } else if (!strcmp(a, "--scalar")) lmz_isa_set(LMZ_ISA_SCALAR);
         else if (!strcmp(a, "--ids")) o->ids_only = true;
         else if (!strcmp(a, "--start")) o->with_start = true;

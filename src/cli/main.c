@@ -29,7 +29,7 @@ static const char usage[] =
     "  -m MODEL      GGUF model (default: SmolLM2-135M-Instruct, fetched by `make`;\n"
     "                $LMZ_MODEL overrides the default)\n"
     "  -T N          threads (default 2); results are identical for any N\n"
-    "  --isa I       scalar, avx2 or avx512 (default: the best this CPU has;\n"
+    "  --isa I       scalar, avx2 or avx512 (neon on arm64; default: the best this CPU has;\n"
     "                $LMZ_ISA=scalar also works); results are identical for any I\n"
     "  --scalar      same as --isa scalar\n"
     "  -h, --help    help for a command\n";

@@ -297,4 +297,111 @@ void lmz_vec_axpy_f16_avx2(float *y, float alpha, const uint16_t *x16, int64_t n
     }
     for (; i < n; i++) y[i] += alpha * lmz_fp16_to_f32(x16[i]);
 }
+
+/* ---- lmz_freq_build's passes (vecf.h) ---- */
+
+float lmz_vec_max_avx2(const float *x, int64_t n) {
+    /* max_ps(a, b) returns b when either is NaN: with the running maximum as b, NaN logits
+     * are passed over and the maximum never becomes NaN. The maximum's value is exact in any
+     * order, so four accumulators may hide max_ps's latency; only which zero wins could
+     * depend on the order, and the final + 0 makes it +0 as in the scalar reference. */
+    const __m256 none = _mm256_set1_ps(-__builtin_inff());
+    __m256 m0 = none, m1 = none, m2 = none, m3 = none;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        m0 = _mm256_max_ps(_mm256_loadu_ps(x + i), m0);
+        m1 = _mm256_max_ps(_mm256_loadu_ps(x + i + 8), m1);
+        m2 = _mm256_max_ps(_mm256_loadu_ps(x + i + 16), m2);
+        m3 = _mm256_max_ps(_mm256_loadu_ps(x + i + 24), m3);
+    }
+    for (; i + 8 <= n; i += 8) m0 = _mm256_max_ps(_mm256_loadu_ps(x + i), m0);
+    float lane[8];
+    _mm256_storeu_ps(lane, _mm256_max_ps(_mm256_max_ps(m0, m1), _mm256_max_ps(m2, m3)));
+    float mx = -__builtin_inff();
+    for (int k = 0; k < 8; k++)
+        if (lane[k] > mx) mx = lane[k];
+    for (; i < n; i++)
+        if (x[i] > mx) mx = x[i];
+    return mx + 0.0f;
+}
+
+/* lmz_exp_weight, lane by lane: expf8 where x - mx is a number, else 1 where x == mx. */
+static inline __m256 exp_weight8(__m256 x, __m256 m) {
+    __m256 d = _mm256_sub_ps(x, m);
+    __m256 at_max = _mm256_and_ps(_mm256_cmp_ps(x, m, _CMP_EQ_OQ), _mm256_set1_ps(1.0f));
+    return _mm256_blendv_ps(expf8(d), at_max, _mm256_cmp_ps(d, d, _CMP_UNORD_Q));
+}
+
+double lmz_vec_exp_weights_avx2(const float *x, int64_t n, float mx, uint32_t *w) {
+    /* Lanes 0-3 and 4-7 of the canonical sum are two 4-double registers; cvtps_pd is the
+     * exact float -> double conversion of the scalar reference. */
+    const __m256 m = _mm256_set1_ps(mx);
+    __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 e = exp_weight8(_mm256_loadu_ps(x + i), m);
+        _mm256_storeu_si256((__m256i *)(w + i), _mm256_castps_si256(e));
+        lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+        hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+    }
+    double lane[8];
+    _mm256_storeu_pd(lane, lo);
+    _mm256_storeu_pd(lane + 4, hi);
+    for (; i < n; i++) {
+        float e = lmz_exp_weight(x[i], mx);
+        memcpy(&w[i], &e, sizeof e);
+        lane[i & 7] += (double)e;
+    }
+    return lmz_lanes_combine_f64(lane);
+}
+
+uint32_t lmz_vec_freq_scale_avx2(uint32_t *f, int64_t n, double scale, int64_t *best) {
+    /* The products are below 2^31, where cvttpd's signed truncation equals the uint32_t cast
+     * and frequencies compare correctly as signed. Each lane keeps its sum, its largest
+     * frequency and the first index holding it (only a strictly greater one replaces it);
+     * the lanes are merged at the end, the lowest index winning among equal maxima. */
+    const __m256d s = _mm256_set1_pd(scale);
+    const __m256i one = _mm256_set1_epi32(1), step = _mm256_set1_epi32(8);
+    __m256i sum = _mm256_setzero_si256(), top = _mm256_setzero_si256(), top_at = _mm256_setzero_si256();
+    __m256i at = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 w = _mm256_castsi256_ps(_mm256_loadu_si256((const __m256i *)(f + i)));
+        __m128i lo = _mm256_cvttpd_epi32(_mm256_mul_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(w)), s));
+        __m128i hi = _mm256_cvttpd_epi32(_mm256_mul_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(w, 1)), s));
+        __m256i fv = _mm256_add_epi32(_mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1), one);
+        _mm256_storeu_si256((__m256i *)(f + i), fv);
+        sum = _mm256_add_epi32(sum, fv);
+        __m256i gt = _mm256_cmpgt_epi32(fv, top);
+        top = _mm256_max_epi32(top, fv);
+        top_at = _mm256_blendv_epi8(top_at, at, gt);
+        at = _mm256_add_epi32(at, step);
+    }
+    uint32_t lane_sum[8], lane_top[8];
+    int32_t lane_at[8];
+    _mm256_storeu_si256((__m256i *)lane_sum, sum);
+    _mm256_storeu_si256((__m256i *)lane_top, top);
+    _mm256_storeu_si256((__m256i *)lane_at, top_at);
+    uint32_t total = 0, top_f = 0;
+    int64_t top_i = 0;
+    for (int k = 0; k < 8; k++) {
+        total += lane_sum[k];
+        if (lane_top[k] > top_f || (lane_top[k] == top_f && lane_at[k] < top_i)) {
+            top_f = lane_top[k];
+            top_i = lane_at[k];
+        }
+    }
+    for (; i < n; i++) { /* the tail's indices are above every lane's: strictly greater wins */
+        float w;
+        memcpy(&w, &f[i], sizeof w);
+        f[i] = 1 + (uint32_t)((double)w * scale);
+        total += f[i];
+        if (f[i] > top_f) {
+            top_f = f[i];
+            top_i = i;
+        }
+    }
+    *best = top_i;
+    return total;
+}
 #endif

@@ -1,7 +1,7 @@
 /* dot_avx512.c — AVX-512 VNNI kernels: 16 weight rows against a tile of tokens.
  *
  * Lane r of every vector belongs to weight row r, so no horizontal sum is ever needed:
- * the 16 rows' bytes of one block are gathered into 8 vectors (vector g holds elements
+ * the 16 rows' bytes of one block are transposed into 8 vectors (vector g holds elements
  * 4g..4g+3 of each row), and each token's activations are broadcast 4 bytes at a time
  * into VPDPBUSD (unsigned weight byte x signed activation byte, summed into int32).
  * Weights that are signed in their format are offset to unsigned (Q4_0: +8, Q5_0: +16,
@@ -37,13 +37,6 @@ static inline void load_rows(const uint8_t *p, size_t row_bytes, __m512i out[4])
     out[1] = _mm512_unpackhi_epi64(t0, t2);
     out[2] = _mm512_unpacklo_epi64(t1, t3);
     out[3] = _mm512_unpackhi_epi64(t1, t3);
-}
-
-/* Dword 0 of each row's bytes at P (the block header). */
-static inline __m512i load_rows_head(const uint8_t *p, size_t row_bytes) {
-    __m512i v[4];
-    load_rows(p, row_bytes, v);
-    return v[0];
 }
 
 /* fp16 in the low / high half of each lane -> f32 (exact, like lmz_fp16_to_f32). */

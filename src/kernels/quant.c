@@ -227,6 +227,8 @@ static enum lmz_isa cpu_isa(void) {
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
         return LMZ_ISA_AVX512;
     return LMZ_ISA_AVX2;
+#elif defined(__aarch64__)
+    return LMZ_ISA_NEON; /* Advanced SIMD is part of every ARMv8-A CPU */
 #else
     return LMZ_ISA_SCALAR;
 #endif
@@ -238,6 +240,18 @@ enum lmz_isa lmz_isa_detect(void) {
     if (env && !strcmp(env, "scalar")) isa = LMZ_ISA_SCALAR;
     else if (env && !strcmp(env, "avx2") && isa > LMZ_ISA_AVX2) isa = LMZ_ISA_AVX2;
     return isa;
+}
+
+bool lmz_isa_parse(const char *name, enum lmz_isa *isa) {
+    if (!strcmp(name, "scalar")) *isa = LMZ_ISA_SCALAR;
+#if defined(__x86_64__)
+    else if (!strcmp(name, "avx2")) *isa = LMZ_ISA_AVX2;
+    else if (!strcmp(name, "avx512")) *isa = LMZ_ISA_AVX512;
+#elif defined(__aarch64__)
+    else if (!strcmp(name, "neon")) *isa = LMZ_ISA_NEON;
+#endif
+    else return false;
+    return true;
 }
 
 enum lmz_isa lmz_isa_current(void) {
@@ -255,6 +269,9 @@ void lmz_isa_set(enum lmz_isa isa) {
 }
 
 const char *lmz_isa_name(enum lmz_isa isa) {
+#if defined(__aarch64__)
+    if (isa == LMZ_ISA_NEON) return "neon";
+#endif
     return isa == LMZ_ISA_AVX512 ? "avx512" : isa == LMZ_ISA_AVX2 ? "avx2" : "scalar";
 }
 
@@ -270,6 +287,20 @@ lmz_dot_fn lmz_dot_for(uint32_t weight_type) {
         case LMZ_Q8_0: return lmz_dot_q8_0_avx2;
         case LMZ_Q4_K: return lmz_dot_q4_k_avx2;
         case LMZ_Q6_K: return lmz_dot_q6_k_avx2;
+        default: break;
+        }
+    }
+#elif defined(__aarch64__)
+    if (lmz_isa_current() >= LMZ_ISA_NEON) {
+        switch (weight_type) {
+        case LMZ_F32: return lmz_dot_f32_neon;
+        case LMZ_F16: return lmz_dot_f16_neon;
+        case LMZ_Q4_0: return lmz_dot_q4_0_neon;
+        case LMZ_Q4_1: return lmz_dot_q4_1_neon;
+        case LMZ_Q5_0: return lmz_dot_q5_0_neon;
+        case LMZ_Q8_0: return lmz_dot_q8_0_neon;
+        case LMZ_Q4_K: return lmz_dot_q4_k_neon;
+        case LMZ_Q6_K: return lmz_dot_q6_k_neon;
         default: break;
         }
     }

@@ -62,10 +62,16 @@ typedef void (*lmz_dotn_fn)(int64_t k, const void *w_row, const uint8_t *acts, s
 typedef void (*lmz_dot16_fn)(int64_t k, const void *w, size_t row_bytes, const uint8_t *acts, size_t act_stride,
                              int n_tok, float *out, size_t out_stride);
 
-/* Instruction-set levels; every level gives bit-identical results. */
-enum lmz_isa { LMZ_ISA_SCALAR = 0, LMZ_ISA_AVX2 = 1, LMZ_ISA_AVX512 = 2 };
-/* The best level this CPU supports, optionally capped by $LMZ_ISA (scalar|avx2|avx512). */
+/* Instruction-set levels; every level gives bit-identical results. Levels are ranks within
+ * one architecture (0 scalar, then increasingly wide SIMD), so loops from the first SIMD
+ * level (1) to lmz_isa_detect() cover every level of the machine: NEON, the arm64 level,
+ * shares the number 1 with AVX2 (a build has only one of them; lmz_isa_name knows which). */
+enum lmz_isa { LMZ_ISA_SCALAR = 0, LMZ_ISA_AVX2 = 1, LMZ_ISA_AVX512 = 2, LMZ_ISA_NEON = 1 };
+/* The best level this CPU supports, optionally capped by $LMZ_ISA (scalar|avx2|avx512|neon). */
 enum lmz_isa lmz_isa_detect(void);
+/* Parses a level name into *ISA: "scalar", and this build's architecture's levels
+ * ("avx2", "avx512" on x86-64; "neon" on arm64). False for any other name. */
+bool lmz_isa_parse(const char *name, enum lmz_isa *isa);
 enum lmz_isa lmz_isa_current(void);
 void lmz_isa_set(enum lmz_isa isa);   /* clamped to what the CPU supports */
 const char *lmz_isa_name(enum lmz_isa isa);
@@ -122,6 +128,20 @@ void lmz_dot16_q6_k_avx512(int64_t k, const void *w, size_t rb, const uint8_t *a
 /* AVX-512 activation quantizers: quantize_act32/act256 of quant.c, bit for bit. */
 void lmz_quantize_act32_avx512(const float *x, int64_t n_blocks, lmz_act32 *out);
 void lmz_quantize_act256_avx512(const float *x, int64_t n_blocks, lmz_act256 *out);
+
+/* arm64 NEON single-token dot products (kernels/dot_neon.c). */
+float lmz_dot_f32_neon(int64_t k, const void *w, const void *x);
+float lmz_dot_f16_neon(int64_t k, const void *w, const void *x);
+float lmz_dot_q4_0_neon(int64_t k, const void *w, const void *x);
+float lmz_dot_q4_1_neon(int64_t k, const void *w, const void *x);
+float lmz_dot_q5_0_neon(int64_t k, const void *w, const void *x);
+float lmz_dot_q8_0_neon(int64_t k, const void *w, const void *x);
+float lmz_dot_q4_k_neon(int64_t k, const void *w, const void *x);
+float lmz_dot_q6_k_neon(int64_t k, const void *w, const void *x);
+/* NEON versions of vecf.h's canonical float primitives (declared here, dispatched in vecf.c). */
+float lmz_vec_dot_neon(const float *a, const float *b, int64_t n);
+float lmz_vec_dot_f16_neon(const float *a, const uint16_t *b16, int64_t n);
+void lmz_vec_axpy_f16_neon(float *y, float alpha, const uint16_t *x16, int64_t n);
 
 /* The shared float part of each block contribution. Every implementation must use these. */
 static inline float lmz_block_sym(float dw, float dx, int32_t sumi) { return (dw * dx) * (float)sumi; }

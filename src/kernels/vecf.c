@@ -1,6 +1,9 @@
 /* vecf.c — scalar reference of the canonical float primitives and their dispatch. */
 #include "vecf.h"
 
+#include <math.h>
+#include <string.h>
+
 #include "../util/fp16.h"
 #include "../util/mathfn.h"
 #include "quant.h"
@@ -18,6 +21,8 @@ static void axpy_f16_scalar(float *y, float alpha, const uint16_t *x16, int64_t 
 float lmz_vec_dot(const float *a, const float *b, int64_t n) {
 #if defined(__x86_64__)
     if (lmz_isa_current() >= LMZ_ISA_AVX2) return lmz_vec_dot_avx2(a, b, n);
+#elif defined(__aarch64__)
+    if (lmz_isa_current() >= LMZ_ISA_NEON) return lmz_vec_dot_neon(a, b, n);
 #endif
     return lmz_dot_canon_scalar(a, b, n);
 }
@@ -25,6 +30,8 @@ float lmz_vec_dot(const float *a, const float *b, int64_t n) {
 float lmz_vec_dot_f16(const float *a, const uint16_t *b16, int64_t n) {
 #if defined(__x86_64__)
     if (lmz_isa_current() >= LMZ_ISA_AVX2) return lmz_vec_dot_f16_avx2(a, b16, n);
+#elif defined(__aarch64__)
+    if (lmz_isa_current() >= LMZ_ISA_NEON) return lmz_vec_dot_f16_neon(a, b16, n);
 #endif
     return lmz_vec_dot_f16_scalar(a, b16, n);
 }
@@ -33,6 +40,11 @@ void lmz_vec_axpy_f16(float *y, float alpha, const uint16_t *x16, int64_t n) {
 #if defined(__x86_64__)
     if (lmz_isa_current() >= LMZ_ISA_AVX2) {
         lmz_vec_axpy_f16_avx2(y, alpha, x16, n);
+        return;
+    }
+#elif defined(__aarch64__)
+    if (lmz_isa_current() >= LMZ_ISA_NEON) {
+        lmz_vec_axpy_f16_neon(y, alpha, x16, n);
         return;
     }
 #endif
@@ -63,4 +75,59 @@ void lmz_vec_swiglu(float *g, const float *u, int64_t n) {
     }
 #endif
     for (int64_t i = 0; i < n; i++) g[i] = lmz_siluf(g[i]) * u[i];
+}
+
+static float max_scalar(const float *x, int64_t n) {
+    float mx = -INFINITY;
+    for (int64_t i = 0; i < n; i++)
+        if (x[i] > mx) mx = x[i]; /* NaN never compares greater */
+    return mx + 0.0f; /* -0 + 0 = +0, so which zero came first does not show; nothing else changes */
+}
+
+float lmz_vec_max(const float *x, int64_t n) {
+#if defined(__x86_64__)
+    if (lmz_isa_current() >= LMZ_ISA_AVX2) return lmz_vec_max_avx2(x, n);
+#endif
+    return max_scalar(x, n);
+}
+
+static double exp_weights_scalar(const float *x, int64_t n, float mx, uint32_t *w) {
+    double lane[8] = {0};
+    for (int64_t i = 0; i < n; i++) {
+        float e = lmz_exp_weight(x[i], mx);
+        memcpy(&w[i], &e, sizeof e);
+        lane[i & 7] += (double)e;
+    }
+    return lmz_lanes_combine_f64(lane);
+}
+
+double lmz_vec_exp_weights(const float *x, int64_t n, float mx, uint32_t *w) {
+#if defined(__x86_64__)
+    if (lmz_isa_current() >= LMZ_ISA_AVX2) return lmz_vec_exp_weights_avx2(x, n, mx, w);
+#endif
+    return exp_weights_scalar(x, n, mx, w);
+}
+
+static uint32_t freq_scale_scalar(uint32_t *f, int64_t n, double scale, int64_t *best) {
+    uint32_t sum = 0, top = 0;
+    int64_t at = 0;
+    for (int64_t i = 0; i < n; i++) {
+        float w;
+        memcpy(&w, &f[i], sizeof w);
+        f[i] = 1 + (uint32_t)((double)w * scale);
+        sum += f[i];
+        if (f[i] > top) { /* strictly greater: the lowest index wins ties */
+            top = f[i];
+            at = i;
+        }
+    }
+    *best = at;
+    return sum;
+}
+
+uint32_t lmz_vec_freq_scale(uint32_t *f, int64_t n, double scale, int64_t *best) {
+#if defined(__x86_64__)
+    if (lmz_isa_current() >= LMZ_ISA_AVX2) return lmz_vec_freq_scale_avx2(f, n, scale, best);
+#endif
+    return freq_scale_scalar(f, n, scale, best);
 }

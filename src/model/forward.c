@@ -127,21 +127,19 @@ typedef struct {
     int64_t ldy;
 } matmul_task;
 
-static void quantize_worker(void *p, int ith, int nth) {
+static void quantize_worker(void *p, long b, long e, int ith) {
+    (void)ith;
     matmul_task *t = p;
     size_t stride = lmz_act_row_bytes(t->w->type, t->w->k);
-    long b, e;
-    lmz_split_range(t->n_tok, 1, ith, nth, &b, &e);
     for (long i = b; i < e; i++)
         lmz_quantize_act_row(t->w->type, t->x + i * t->w->k, t->w->k, t->c->act + i * stride);
 }
 
-static void matmul_worker(void *p, int ith, int nth) {
+static void matmul_worker(void *p, long r0, long r1, int ith) {
+    (void)ith;
     matmul_task *t = p;
     const lmz_weight *w = t->w;
     size_t stride = lmz_act_row_bytes(w->type, w->k);
-    long r0, r1;
-    lmz_split_range(w->n, ROW_GRAIN, ith, nth, &r0, &r1);
     for (int t0 = 0; t0 < t->n_tok; t0 += TOKEN_TILE) {
         int nt = t->n_tok - t0 < TOKEN_TILE ? t->n_tok - t0 : TOKEN_TILE;
         lmz_matmul_rows(w->type, w->k, (const uint8_t *)w->data + r0 * w->row_bytes, w->row_bytes, r1 - r0,
@@ -149,18 +147,26 @@ static void matmul_worker(void *p, int ith, int nth) {
     }
 }
 
+/* Rows per chunk handed to a thread: a multiple of 16 (the SIMD row group), small enough
+ * that a delayed thread leaves little behind, large enough to amortize taking a chunk. */
+static long row_grain(const lmz_ctx *c, const lmz_weight *w) {
+    long per_thread = w->n / (8L * lmz_pool_size(c->pool));
+    long g = per_thread / ROW_GRAIN * ROW_GRAIN;
+    return g < ROW_GRAIN ? ROW_GRAIN : g;
+}
+
 /* y[tok][0..w->n) = W x[tok] for N_TOK rows of x (each w->k wide); rows of y are LDY apart. */
 static void matmul(lmz_ctx *c, const lmz_weight *w, const float *x, int n_tok, float *y, int64_t ldy) {
     matmul_task t = {c, w, x, n_tok, y, ldy};
     /* Projections that share an input and a weight type (q/k/v, gate/up) quantize it once. */
     if (!(c->act_src == x && c->act_type == w->type && c->act_k == w->k && c->act_n == n_tok)) {
-        lmz_pool_run(c->pool, quantize_worker, &t);
+        lmz_pool_for(c->pool, n_tok, 4, quantize_worker, &t);
         c->act_src = x;
         c->act_type = w->type;
         c->act_k = w->k;
         c->act_n = n_tok;
     }
-    lmz_pool_run(c->pool, matmul_worker, &t);
+    lmz_pool_for(c->pool, w->n, row_grain(c, w), matmul_worker, &t);
 }
 
 static void invalidate_act(lmz_ctx *c) { c->act_src = NULL; }
@@ -212,15 +218,13 @@ typedef struct {
     const int32_t *pos, *seq;
 } attn_task;
 
-static void attention_worker(void *p, int ith, int nth) {
+static void attention_worker(void *p, long b, long e, int ith) {
     attn_task *t = p;
     lmz_ctx *c = t->c;
     const lmz_model *m = c->m;
     const int H = m->n_head, D = m->head_dim, group = m->n_head / m->n_head_kv;
     const bool swa = m->layers[t->layer].is_swa;
     float *w = c->scores + (size_t)ith * c->n_ctx;
-    long b, e;
-    lmz_split_range((long)t->n_tok * H, 1, ith, nth, &b, &e);
     for (long item = b; item < e; item++) {
         int tok = (int)(item / H), h = (int)(item % H), g = h / group;
         int p_end = t->pos[tok], p_begin = 0;
@@ -278,7 +282,7 @@ static void attention_block(lmz_ctx *c, int il, int n_tok, const int32_t *pos, c
     }
 
     attn_task at = {c, il, n_tok, pos, seq};
-    lmz_pool_run(c->pool, attention_worker, &at);
+    lmz_pool_for(c->pool, (long)n_tok * c->m->n_head, 1, attention_worker, &at);
 
     invalidate_act(c);
     matmul(c, &L->wo, c->attn, n_tok, c->tmp, E);

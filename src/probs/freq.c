@@ -2,61 +2,44 @@
  * cumulative lookups the range coder needs. */
 #include "freq.h"
 
-#include <math.h>
-#include <stdbool.h>
 #include <string.h>
 
+#include "../kernels/vecf.h"
 #include "../util/error.h"
 #include "../util/mathfn.h"
 
-/* Unnormalized probability of a logit X when the largest logit is MX. lmz_expf(x - mx) in
- * the ordinary case; x - mx is NaN only for a NaN logit or an infinite maximum (inf - inf),
- * where tokens equal to that maximum share the mass and the rest get none. */
-static float weight(float x, float mx) {
-    float d = x - mx;
-    if (d != d) return x == mx ? 1.0f : 0.0f;
-    return lmz_expf(d);
-}
-
+/* Each pass is a vecf.h primitive: its SIMD versions give the scalar reference's bits, so
+ * the frequencies are the same on every ISA. */
 int lmz_freq_build(const float *logits, int n_vocab, uint32_t *freq) {
     if (n_vocab < 1 || n_vocab > LMZ_FREQ_MAX_VOCAB)
         return lmz_fail("frequencies: vocabulary size %d is outside 1..%d", n_vocab, LMZ_FREQ_MAX_VOCAB);
-    float mx = -INFINITY;
-    for (int i = 0; i < n_vocab; i++)
-        if (logits[i] > mx) mx = logits[i]; /* NaN never compares greater */
+    /* NaN never counts as the largest. A zero maximum comes back as +0 even if -0 came first,
+     * which cannot show: x - mx depends on the zero's sign only for x = ±0, where it is a zero
+     * and lmz_expf gives 1 either way (and x == mx holds for both zeros). */
+    const float mx = lmz_vec_max(logits, n_vocab);
 
-    /* Pass 1: weights, parked as float bits in freq[] (overwritten in pass 2, which saves
-     * computing every exp twice), and their sum in double over 8 lanes (element i into lane
-     * i mod 8, lanes combined as in vecf.h): a fixed order with independent chains. */
-    double lane[8] = {0};
-    for (int i = 0; i < n_vocab; i++) {
-        float w = weight(logits[i], mx);
-        memcpy(&freq[i], &w, sizeof w);
-        lane[i & 7] += (double)w;
+    /* Pass 1: weights lmz_exp_weight(logit, mx), parked as float bits in freq[] (overwritten
+     * in pass 2, which saves computing every exp twice), and their sum in double over 8 lanes
+     * (element i into lane i mod 8, lanes combined as in vecf.h): a fixed order with
+     * independent chains. */
+    double sum = lmz_vec_exp_weights(logits, n_vocab, mx, freq);
+    if (!(sum > 0.0)) { /* only when every logit is NaN: every token gets the same weight */
+        const float one = 1.0f;
+        for (int i = 0; i < n_vocab; i++) memcpy(&freq[i], &one, sizeof one);
+        sum = (double)n_vocab;
     }
-    double sum = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
-    bool uniform = !(sum > 0.0); /* only when every logit is NaN */
-    if (uniform) sum = (double)n_vocab;
 
     /* Pass 2: every token gets 1 plus floor(w * budget / sum). The floors lose less than 1
      * each, and the double rounding of sum, scale and products adds under n * 2^-52 of the
-     * budget (< 1 for n <= 2^20), so the remainder below is never negative and under n. */
+     * budget (< 1 for n <= 2^20), so the remainder below is never negative and under n.
+     * Weights are at most 1 and sum at least 1 (the largest logit's weight), or all 1 with
+     * sum = n, so w * scale <= budget < 2^31 as lmz_vec_freq_scale requires. */
     const uint32_t budget = LMZ_FREQ_TOTAL - (uint32_t)n_vocab;
     const double scale = (double)budget / sum;
-    uint32_t assigned = 0, best_f = 0;
-    int best = 0;
-    for (int i = 0; i < n_vocab; i++) {
-        float w = 1.0f;
-        if (!uniform) memcpy(&w, &freq[i], sizeof w);
-        uint32_t f = 1 + (uint32_t)((double)w * scale);
-        freq[i] = f;
-        assigned += f;
-        if (f > best_f) { /* strictly greater: the lowest index wins ties */
-            best_f = f;
-            best = i;
-        }
-    }
-    /* The remainder goes to the most probable token, where it costs the least. */
+    int64_t best;
+    uint32_t assigned = lmz_vec_freq_scale(freq, n_vocab, scale, &best);
+    /* The remainder goes to the most probable token (the lowest index among equals), where
+     * it costs the least. */
     freq[best] += LMZ_FREQ_TOTAL - assigned;
     return 0;
 }

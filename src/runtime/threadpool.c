@@ -127,6 +127,34 @@ void lmz_pool_run(lmz_pool *pool, lmz_task_fn fn, void *ctx) {
     }
 }
 
+typedef struct {
+    lmz_range_fn fn;
+    void *ctx;
+    long n, grain;
+    atomic_long next;
+} range_task;
+
+static void range_worker(void *p, int ith, int nth) {
+    (void)nth;
+    range_task *t = p;
+    for (;;) {
+        long b = atomic_fetch_add_explicit(&t->next, t->grain, memory_order_relaxed);
+        if (b >= t->n) return;
+        t->fn(t->ctx, b, b + t->grain < t->n ? b + t->grain : t->n, ith);
+    }
+}
+
+void lmz_pool_for(lmz_pool *pool, long n, long grain, lmz_range_fn fn, void *ctx) {
+    if (n <= 0) return;
+    if (grain < 1) grain = 1;
+    if (!pool || pool->n == 1 || n <= grain) {
+        fn(ctx, 0, n, 0);
+        return;
+    }
+    range_task t = {fn, ctx, n, grain, 0};
+    lmz_pool_run(pool, range_worker, &t);
+}
+
 void lmz_split_range(long n, long grain, int ith, int nth, long *begin, long *end) {
     if (grain < 1) grain = 1;
     long units = (n + grain - 1) / grain;
