@@ -343,9 +343,6 @@ void lmz_dotn(uint32_t weight_type, int64_t k, const void *w_row, const uint8_t 
     for (int t = 0; t < n_tok; t++) out[(size_t)t * out_stride] = dot(k, w_row, acts + (size_t)t * act_stride);
 }
 
-/* Below this many tokens, unpacking 16 rows per block costs more than it saves. */
-#define DOT16_MIN_TOKENS 6
-
 static lmz_dot16_fn dot16_for(uint32_t weight_type) {
 #if defined(__x86_64__)
     if (lmz_isa_current() >= LMZ_ISA_AVX512) {
@@ -367,7 +364,7 @@ static lmz_dot16_fn dot16_for(uint32_t weight_type) {
 void lmz_matmul_rows(uint32_t weight_type, int64_t k, const void *w, size_t row_bytes, long n_rows,
                      const uint8_t *acts, size_t act_stride, int n_tok, float *out, size_t out_stride) {
     long r = 0;
-    lmz_dot16_fn dot16 = n_tok >= DOT16_MIN_TOKENS ? dot16_for(weight_type) : NULL;
+    lmz_dot16_fn dot16 = dot16_for(weight_type);
     if (dot16)
         for (; r + 16 <= n_rows; r += 16)
             dot16(k, (const uint8_t *)w + r * row_bytes, row_bytes, acts, act_stride, n_tok, out + r, out_stride);

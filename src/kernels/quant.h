@@ -83,8 +83,8 @@ void lmz_dotn(uint32_t weight_type, int64_t k, const void *w_row, const uint8_t 
 
 /* The matmul inner kernel: out[t * out_stride + r] = dot(row r, token t) for N_ROWS weight
  * rows (ROW_BYTES apart) and N_TOK activation rows. Uses 16-row kernels where this ISA
- * has them for the type and the tile is large enough to pay for unpacking, else
- * lmz_dotn per row; every path gives the same bits. */
+ * has them for the type (faster from one token up, measured), else lmz_dotn per row;
+ * every path gives the same bits. */
 void lmz_matmul_rows(uint32_t weight_type, int64_t k, const void *w, size_t row_bytes, long n_rows,
                      const uint8_t *acts, size_t act_stride, int n_tok, float *out, size_t out_stride);
 
