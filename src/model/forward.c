@@ -4,7 +4,13 @@
  * block -> output head. Every reduction has one fixed order (quant.h, vecf.h), every
  * per-token computation reads only that token's row, and the cache holds K after RoPE
  * and V as fp16; so a token's logits depend only on its own prefix, never on how the
- * tokens were batched or how many threads ran. */
+ * tokens were batched or how many threads ran.
+ *
+ * A LoRA adapter (src/lora/lora.h), when the context has one, is applied unmerged: matmul()
+ * adds scale * B (A x) of the unquantized input to the finished W x (lmz_lora_apply), before
+ * any bias; token_embd's adapter adds its term to the looked-up embedding before Gemma's
+ * embedding scale. Without an adapter none of this runs, so the logits are unchanged bit
+ * for bit. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +18,7 @@
 #include "../kernels/attention.h"
 #include "../kernels/quant.h"
 #include "../kernels/vecf.h"
+#include "../lora/lora.h"
 #include "../runtime/threadpool.h"
 #include "../util/error.h"
 #include "../util/fp16.h"
@@ -39,6 +46,9 @@ struct lmz_ctx {
     float *rope_cos, *rope_sin;    /* [token][n_rot/2] */
     float rope_base, rope_scale;   /* what the rope tables hold */
     const int32_t *rope_pos;
+    const lmz_lora *lora;          /* NULL: no adapter */
+    float *lora_z;                 /* A x for one internal batch: [token][lora_z_rank] */
+    int lora_z_rank;               /* the rank lora_z has room for */
 };
 
 /* ---------------- context ---------------- */
@@ -101,7 +111,7 @@ void lmz_ctx_free(lmz_ctx *c) {
     if (!c) return;
     lmz_pool_free(c->pool);
     void *bufs[] = {c->k_cache, c->v_cache, c->seq_len, c->x, c->xn, c->q, c->k, c->v, c->attn, c->tmp,
-                    c->gate, c->up, c->logit_rows, c->act, c->scores, c->rope_cos, c->rope_sin};
+                    c->gate, c->up, c->logit_rows, c->act, c->scores, c->rope_cos, c->rope_sin, c->lora_z};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     free(c);
 }
@@ -111,6 +121,25 @@ const lmz_model *lmz_ctx_model(const lmz_ctx *c) { return c->m; }
 lmz_pool *lmz_ctx_pool(lmz_ctx *c) { return c->pool; }
 void lmz_ctx_reset_seq(lmz_ctx *c, int seq) { c->seq_len[seq] = 0; }
 int lmz_ctx_seq_len(const lmz_ctx *c, int seq) { return c->seq_len[seq]; }
+
+int lmz_ctx_set_lora(lmz_ctx *c, const lmz_lora *lora) {
+    if (lora && lora->model != c->m)
+        return lmz_fail("the adapter was loaded for another model (%s) than this context's (%s)", lora->model->path,
+                        c->m->path);
+    c->lora = lora;
+    memset(c->seq_len, 0, (size_t)c->n_seq * sizeof(int));
+    return 0;
+}
+
+/* Room in lora_z for the adapter's largest rank (which training may have raised). */
+static int reserve_lora_scratch(lmz_ctx *c) {
+    if (!c->lora || c->lora->max_rank <= c->lora_z_rank) return 0;
+    float *z = lmz_realloc(c->lora_z, (size_t)MAX_UBATCH * c->lora->max_rank * sizeof(float));
+    if (!z) return -1;
+    c->lora_z = z;
+    c->lora_z_rank = c->lora->max_rank;
+    return 0;
+}
 
 static uint16_t *cache_row(const lmz_ctx *c, uint16_t *cache, int layer, int seq, int pos) {
     return cache + (((size_t)layer * c->n_seq + seq) * c->n_ctx + pos) * c->kv_dim;
@@ -155,8 +184,10 @@ static long row_grain(const lmz_ctx *c, const lmz_weight *w) {
     return g < ROW_GRAIN ? ROW_GRAIN : g;
 }
 
-/* y[tok][0..w->n) = W x[tok] for N_TOK rows of x (each w->k wide); rows of y are LDY apart. */
-static void matmul(lmz_ctx *c, const lmz_weight *w, const float *x, int n_tok, float *y, int64_t ldy) {
+/* y[tok][0..w->n) = W x[tok] for N_TOK rows of x (each w->k wide); rows of y are LDY apart.
+ * LW, when not NULL, is the adapter of W, whose term is added (see the top of the file). */
+static void matmul(lmz_ctx *c, const lmz_weight *w, const lmz_lora_weight *lw, const float *x, int n_tok, float *y,
+                   int64_t ldy) {
     matmul_task t = {c, w, x, n_tok, y, ldy};
     /* Projections that share an input and a weight type (q/k/v, gate/up) quantize it once. */
     if (!(c->act_src == x && c->act_type == w->type && c->act_k == w->k && c->act_n == n_tok)) {
@@ -167,9 +198,15 @@ static void matmul(lmz_ctx *c, const lmz_weight *w, const float *x, int n_tok, f
         c->act_n = n_tok;
     }
     lmz_pool_for(c->pool, w->n, row_grain(c, w), matmul_worker, &t);
+    if (lw) lmz_lora_apply(lw, x, n_tok, y, ldy, c->lora_z, c->pool);
 }
 
 static void invalidate_act(lmz_ctx *c) { c->act_src = NULL; }
+
+/* The adapter of a layer's weight; NULL when there is none. */
+static const lmz_lora_weight *lora_for(const lmz_ctx *c, int layer, enum lmz_lora_target target) {
+    return lmz_lora_layer_weight(c->lora, layer, target);
+}
 
 /* ---------------- elementwise pieces ---------------- */
 
@@ -252,9 +289,9 @@ static void attention_block(lmz_ctx *c, int il, int n_tok, const int32_t *pos, c
 
     for (int t = 0; t < n_tok; t++) rms_norm(c->x + (size_t)t * E, L->attn_norm.data, E, m->rms_eps, c->xn + (size_t)t * E);
     invalidate_act(c);
-    matmul(c, &L->wq, c->xn, n_tok, c->q, QD);
-    matmul(c, &L->wk, c->xn, n_tok, c->k, KD);
-    matmul(c, &L->wv, c->xn, n_tok, c->v, KD);
+    matmul(c, &L->wq, lora_for(c, il, LMZ_LORA_ATTN_Q), c->xn, n_tok, c->q, QD);
+    matmul(c, &L->wk, lora_for(c, il, LMZ_LORA_ATTN_K), c->xn, n_tok, c->k, KD);
+    matmul(c, &L->wv, lora_for(c, il, LMZ_LORA_ATTN_V), c->xn, n_tok, c->v, KD);
     add_bias(c->q, L->bq, n_tok, QD);
     add_bias(c->k, L->bk, n_tok, KD);
     add_bias(c->v, L->bv, n_tok, KD);
@@ -285,7 +322,7 @@ static void attention_block(lmz_ctx *c, int il, int n_tok, const int32_t *pos, c
     lmz_pool_for(c->pool, (long)n_tok * c->m->n_head, 1, attention_worker, &at);
 
     invalidate_act(c);
-    matmul(c, &L->wo, c->attn, n_tok, c->tmp, E);
+    matmul(c, &L->wo, lora_for(c, il, LMZ_LORA_ATTN_OUT), c->attn, n_tok, c->tmp, E);
     for (int t = 0; t < n_tok; t++) {
         float *o = c->tmp + (size_t)t * E, *x = c->x + (size_t)t * E;
         if (L->post_attn_norm.data) rms_norm(o, L->post_attn_norm.data, E, m->rms_eps, o);
@@ -299,14 +336,14 @@ static void ffn_block(lmz_ctx *c, int il, int n_tok) {
     const int E = m->n_embd, F = m->n_ff;
     for (int t = 0; t < n_tok; t++) rms_norm(c->x + (size_t)t * E, L->ffn_norm.data, E, m->rms_eps, c->xn + (size_t)t * E);
     invalidate_act(c);
-    matmul(c, &L->w_gate, c->xn, n_tok, c->gate, F);
-    matmul(c, &L->w_up, c->xn, n_tok, c->up, F);
+    matmul(c, &L->w_gate, lora_for(c, il, LMZ_LORA_FFN_GATE), c->xn, n_tok, c->gate, F);
+    matmul(c, &L->w_up, lora_for(c, il, LMZ_LORA_FFN_UP), c->xn, n_tok, c->up, F);
     if (m->gelu)
         for (size_t i = 0; i < (size_t)n_tok * F; i++) c->gate[i] = lmz_geluf(c->gate[i]) * c->up[i];
     else
         lmz_vec_swiglu(c->gate, c->up, (int64_t)n_tok * F);
     invalidate_act(c);
-    matmul(c, &L->w_down, c->gate, n_tok, c->tmp, E);
+    matmul(c, &L->w_down, lora_for(c, il, LMZ_LORA_FFN_DOWN), c->gate, n_tok, c->tmp, E);
     for (int t = 0; t < n_tok; t++) {
         float *o = c->tmp + (size_t)t * E, *x = c->x + (size_t)t * E;
         if (L->post_ffn_norm.data) rms_norm(o, L->post_ffn_norm.data, E, m->rms_eps, o);
@@ -325,6 +362,7 @@ static int forward_ubatch(lmz_ctx *c, const int32_t *tok, const int32_t *pos, co
         float *x = c->x + (size_t)t * E;
         lmz_dequantize_row(m->token_embd.type, (const uint8_t *)m->token_embd.data + (size_t)tok[t] * m->token_embd.row_bytes,
                            E, x);
+        if (c->lora && c->lora->token_embd) lmz_lora_apply_embedding(c->lora->token_embd, tok[t], x);
         if (m->embd_scale != 1.0f)
             for (int i = 0; i < E; i++) x[i] *= m->embd_scale;
     }
@@ -341,7 +379,7 @@ static int forward_ubatch(lmz_ctx *c, const int32_t *tok, const int32_t *pos, co
     }
     if (n_out && logits) {
         invalidate_act(c);
-        matmul(c, &m->output, c->logit_rows, n_out, logits, m->n_vocab);
+        matmul(c, &m->output, c->lora ? c->lora->output : NULL, c->logit_rows, n_out, logits, m->n_vocab);
         for (int t = 0; t < n_out; t++) {
             float *l = logits + (size_t)t * m->n_vocab;
             if (m->output_bias)
@@ -373,7 +411,7 @@ int lmz_decode(lmz_ctx *c, const lmz_batch *b, float *logits) {
     int *len = lmz_malloc((size_t)c->n_seq * sizeof(int));
     if (!len) return -1;
     memcpy(len, c->seq_len, (size_t)c->n_seq * sizeof(int));
-    if (validate_batch(c, b, len)) {
+    if (validate_batch(c, b, len) || reserve_lora_scratch(c)) {
         free(len);
         return -1;
     }

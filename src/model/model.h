@@ -69,6 +69,13 @@ int lmz_ctx_n_ctx(const lmz_ctx *c);
 const lmz_model *lmz_ctx_model(const lmz_ctx *c);
 /* The context's thread pool, for callers that parallelize their own per-sequence work. */
 struct lmz_pool *lmz_ctx_pool(lmz_ctx *c);
+/* Applies the LoRA adapter LORA (src/lora/lora.h), which must have been loaded or made for
+ * this context's model, to every evaluation from now on; NULL removes it. The adapter is
+ * read in place, not copied: it must outlive its use, and changes to its weights apply from
+ * the next evaluation. Every sequence's cached positions are forgotten, since they were
+ * computed with the previous adapter. 0, or -1 + lmz_fail. */
+struct lmz_lora;
+int lmz_ctx_set_lora(lmz_ctx *c, const struct lmz_lora *lora);
 /* Forgets the cached positions of a sequence. */
 void lmz_ctx_reset_seq(lmz_ctx *c, int seq);
 int lmz_ctx_seq_len(const lmz_ctx *c, int seq);
