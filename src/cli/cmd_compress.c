@@ -34,6 +34,8 @@ static const char usage[] =
     "                     decompression needs the model the archive was made with\n"
     "  --context FILE     condition on FILE's text, which the receiver also has (not stored)\n"
     "  --prompt TEXT      the same with TEXT, e.g. the prompt a response answers\n"
+    "  --lora FILE        apply the LoRA adapter FILE (llama.cpp GGUF adapter for the model);\n"
+    "                     decompression needs the same adapter file\n"
     "  -T N               threads (default 2); the archive is identical for any N\n"
     "  --chunk BYTES      input bytes per independent chunk (default 4096)\n"
     "  -v, --verbose      print statistics;  -q, --quiet: print nothing but errors\n"
@@ -47,7 +49,7 @@ enum mode { MODE_COMPRESS, MODE_DECOMPRESS, MODE_TEST, MODE_LIST };
 typedef struct {
     enum mode mode;
     bool to_stdout, force, rm, verbose, quiet;
-    const char *out_path, *model_path, *context_path, *prompt;
+    const char *out_path, *model_path, *context_path, *prompt, *lora_path;
     int threads, chunk_bytes;
     const char **files;
     int n_files;
@@ -221,6 +223,7 @@ typedef struct {
     lmz_model *model;
     lmz_tokenizer *tok;
     uint8_t sha[32];
+    lmz_lora *lora;  /* --lora, or NULL */
 } loaded_model;
 
 static int load_model(const options *o, loaded_model *lm) {
@@ -228,6 +231,7 @@ static int load_model(const options *o, loaded_model *lm) {
     co.model_path = o->model_path;
     if (cli_load(&co, &lm->model, &lm->tok)) return -1;
     lmz_model_fingerprint(lm->model, lm->sha);
+    if (o->lora_path && !(lm->lora = lmz_lora_load(o->lora_path, lm->model))) return -1;
     return 0;
 }
 
@@ -244,6 +248,7 @@ static int make_codec(const options *o, const loaded_model *lm, lmz_codec *codec
         context_len = strlen(o->prompt);
     }
     int rc = lmz_codec_init(codec, lm->model, lm->tok, lm->sha, context, context_len, o->threads, o->chunk_bytes, 0, 0);
+    if (rc == 0) rc = lmz_codec_set_lora(codec, lm->lora);
     free_blob(&ctx);
     return rc;
 }
@@ -307,6 +312,12 @@ static int list_archive(const options *o, const char *name, const lmz_archive *a
     printf("  chunks        %llu (%llu stored raw), up to %u bytes and %u context tokens each\n",
            (unsigned long long)a->n_chunks, (unsigned long long)raw, a->params.chunk_bytes, a->params.context_tokens);
     printf("  context       %s\n", a->params.flags & LMZ_ARCHIVE_HAS_CONTEXT ? "yes (must be given to decompress)" : "none");
+    if (a->params.flags & LMZ_ARCHIVE_HAS_ADAPTER) {
+        for (int i = 0; i < LMZ_ARCHIVE_FP_BYTES; i++) snprintf(sha + 2 * i, 3, "%02x", a->params.adapter_fp[i]);
+        printf("  adapter       sha256 %s... (the same file must be given with --lora to decompress)\n", sha);
+    } else {
+        printf("  adapter       none\n");
+    }
     return 0;
 }
 
@@ -388,7 +399,7 @@ static int parse(int argc, char **argv, options *o) {
         }
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool needs = !strcmp(a, "-o") || !strcmp(a, "-m") || !strcmp(a, "--context") || !strcmp(a, "--prompt") ||
-                     !strcmp(a, "-T") || !strcmp(a, "--chunk");
+                     !strcmp(a, "-T") || !strcmp(a, "--chunk") || !strcmp(a, "--lora");
         if (needs && !v) {
             cli_error("option %s needs a value (see lmz --help)", a);
             return -1;
@@ -411,6 +422,7 @@ static int parse(int argc, char **argv, options *o) {
         else if (!strcmp(a, "-m")) o->model_path = argv[++i];
         else if (!strcmp(a, "--context")) o->context_path = argv[++i];
         else if (!strcmp(a, "--prompt")) o->prompt = argv[++i];
+        else if (!strcmp(a, "--lora")) o->lora_path = argv[++i];
         else if (!strcmp(a, "-T") || !strcmp(a, "--chunk")) {
             char *end;
             long n = strtol(argv[++i], &end, 10);
@@ -458,6 +470,7 @@ int cmd_compress(int argc, char **argv) {
     if (need_model && (load_model(&o, &lm) || make_codec(&o, &lm, &codec))) {
         if (lm.model) cli_error("%s", lmz_last_error());
         lmz_codec_free(&codec);
+        lmz_lora_free(lm.lora);
         lmz_tokenizer_free(lm.tok);
         lmz_model_free(lm.model);
         free(o.files);
@@ -473,6 +486,7 @@ int cmd_compress(int argc, char **argv) {
         }
     }
     lmz_codec_free(&codec);
+    lmz_lora_free(lm.lora);
     lmz_tokenizer_free(lm.tok);
     lmz_model_free(lm.model);
     free(o.files);

@@ -57,7 +57,28 @@ void lmz_codec_free(lmz_codec *c) {
     c->context = NULL;
 }
 
+int lmz_codec_set_lora(lmz_codec *c, const lmz_lora *lora) {
+    static const uint8_t unsaved[32];
+    if (lora && lora->model != c->model)
+        return lmz_fail("the adapter was loaded for another model (%s) than the codec's (%s)", lora->model->path,
+                        c->model->path);
+    if (lora && !memcmp(lora->sha256, unsaved, sizeof unsaved))
+        return lmz_fail("the adapter has never been saved, so an archive could not name it: save it first");
+    c->lora = lora;
+    return 0;
+}
+
 static int n_ctx_for(const lmz_codec *c, int max_symbols) { return 1 + (int)c->n_context + max_symbols; }
+
+/* A context for G chunks of up to MAX_SYMBOLS symbols each, with the codec's adapter. */
+static lmz_ctx *codec_ctx(const lmz_codec *c, int max_symbols, int g) {
+    lmz_ctx *ctx = lmz_ctx_create(c->model, n_ctx_for(c, max_symbols), g, c->threads);
+    if (ctx && lmz_ctx_set_lora(ctx, c->lora)) {
+        lmz_ctx_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
 
 static int32_t model_token(const lmz_codec *c, int32_t sym) { return lmz_is_escape(sym) ? c->escape : sym; }
 
@@ -348,7 +369,7 @@ static long read_full(lmz_read_fn read, void *rctx, uint8_t *buf, size_t len) {
 
 static void fill_params(const lmz_codec *c, lmz_archive_params *p) {
     memset(p, 0, sizeof *p);
-    p->flags = c->has_context ? LMZ_ARCHIVE_HAS_CONTEXT : 0;
+    p->flags = (c->has_context ? LMZ_ARCHIVE_HAS_CONTEXT : 0) | (c->lora ? LMZ_ARCHIVE_HAS_ADAPTER : 0);
     p->engine_version = LMZ_ENGINE_VERSION;
     p->coder_version = LMZ_CODER_VERSION;
     p->freq_total_bits = LMZ_FREQ_TOTAL_BITS;
@@ -358,6 +379,7 @@ static void fill_params(const lmz_codec *c, lmz_archive_params *p) {
     p->chunk_bytes = (uint32_t)c->chunk_bytes;
     memcpy(p->model_fp, c->model_sha256, LMZ_ARCHIVE_FP_BYTES);
     if (c->has_context) memcpy(p->context_fp, c->context_sha256, LMZ_ARCHIVE_FP_BYTES);
+    if (c->lora) memcpy(p->adapter_fp, c->lora->sha256, LMZ_ARCHIVE_FP_BYTES);
 }
 
 typedef struct {
@@ -377,7 +399,7 @@ int lmz_compress(lmz_codec *c, lmz_read_fn read, void *rctx, lmz_archive_sink si
     fill_params(c, &params);
     const int G = c->group;
     lmz_archive_writer *w = lmz_archive_writer_new(&params, sink, sctx);
-    lmz_ctx *ctx = w ? lmz_ctx_create(c->model, n_ctx_for(c, c->chunk_tokens), G, c->threads) : NULL;
+    lmz_ctx *ctx = w ? codec_ctx(c, c->chunk_tokens, G) : NULL;
     pending_chunk *ch = lmz_calloc((size_t)G, sizeof *ch);
     uint8_t *carry = lmz_malloc((size_t)c->chunk_bytes);
     int32_t **coded_syms = lmz_calloc((size_t)G, sizeof *coded_syms);
@@ -490,7 +512,7 @@ static void hex16(const uint8_t *sha, char out[17]) {
 
 /* Everything in the header that must match this codec before decoding makes sense. */
 static int check_params(const lmz_codec *c, const lmz_archive_params *p) {
-    if (lmz_archive_check_model(p, c->model->name, c->model_sha256, NULL)) return -1;
+    if (lmz_archive_check_model(p, c->model->name, c->model_sha256, c->lora ? c->lora->sha256 : NULL)) return -1;
     if (p->engine_version != LMZ_ENGINE_VERSION || p->coder_version != LMZ_CODER_VERSION)
         return lmz_fail("this archive was made by another lmz version (engine %u, coder %u; this lmz reads %u, %u)",
                         p->engine_version, p->coder_version, LMZ_ENGINE_VERSION, LMZ_CODER_VERSION);
@@ -527,7 +549,7 @@ int lmz_decompress(lmz_codec *c, const lmz_archive *a, lmz_write_fn write, void 
     const int G = c->group;
     /* Memory follows what the chunks need, not the header's limits, which a damaged or crafted
      * archive may set far beyond them (the logits do not depend on the cache's size). */
-    lmz_ctx *ctx = max_tokens ? lmz_ctx_create(c->model, n_ctx_for(c, (int)max_tokens), G, c->threads) : NULL;
+    lmz_ctx *ctx = max_tokens ? codec_ctx(c, (int)max_tokens, G) : NULL;
     int32_t **syms = lmz_calloc((size_t)G, sizeof *syms);
     const lmz_archive_chunk **coded = lmz_calloc((size_t)G, sizeof *coded);
     uint8_t *bytes = lmz_malloc(max_bytes);

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "../container/archive.h"
+#include "../lora/lora.h"
 #include "../model/model.h"
 #include "../tokenizer/tokenizer.h"
 
@@ -36,6 +37,7 @@ typedef struct {
     size_t n_context;
     uint8_t context_sha256[32];
     bool has_context;
+    const lmz_lora *lora;       /* adapter applied to the model, or NULL (lmz_codec_set_lora) */
 } lmz_codec;
 
 typedef struct {
@@ -58,6 +60,10 @@ int lmz_codec_init(lmz_codec *c, const lmz_model *model, const lmz_tokenizer *to
                    const uint8_t *context, size_t context_len, int threads, int chunk_bytes, int chunk_tokens,
                    int group);
 void lmz_codec_free(lmz_codec *c);
+/* Codes with the adapter LORA (loaded or made for C's model, and saved: archives record its
+ * file's fingerprint, and decompression then needs the same adapter); NULL for none. The
+ * adapter is not copied and must outlive C. 0, or -1 + lmz_fail. */
+int lmz_codec_set_lora(lmz_codec *c, const lmz_lora *lora);
 
 int lmz_compress(lmz_codec *c, lmz_read_fn read, void *rctx, lmz_archive_sink sink, void *sctx,
                  lmz_codec_stats *st, lmz_progress_fn progress, void *pctx);

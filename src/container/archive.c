@@ -440,14 +440,15 @@ int lmz_archive_check_model(const lmz_archive_params *p, const char *model_name,
     if (!(p->flags & LMZ_ARCHIVE_HAS_ADAPTER)) {
         if (!given) return 0;
         fp_hex(adapter_sha256, got);
-        return lmz_fail("this archive was made without an adapter; you gave one (sha256 %s...)", got);
+        return lmz_fail("this archive was made without an adapter; you gave one (sha256 %s...): drop --lora", got);
     }
     fp_hex(p->adapter_fp, want);
     if (!given)
         return lmz_fail("this archive needs an adapter (sha256 %s..., the 8-byte prefix the archive stores); you gave "
-                        "none",
+                        "none: give the adapter it was compressed with by --lora FILE",
                         want);
     if (memcmp(p->adapter_fp, adapter_sha256, LMZ_ARCHIVE_FP_BYTES) == 0) return 0;
     fp_hex(adapter_sha256, got);
-    return lmz_fail("this archive needs adapter sha256 %s...; you gave sha256 %s...", want, got);
+    return lmz_fail("this archive needs adapter sha256 %s...; you gave sha256 %s..., another adapter or another "
+                    "version of it", want, got);
 }
