@@ -6,7 +6,10 @@ For each model of MODELS that is present and each thread count, runs
     ./lmz speed -m MODEL -T N
 one right after the other (interleaved, so both see the same machine load), and
 reports tokens/s for pp512 (512-token prompt as one batch) and tg128 (128 single-token
-decode steps) with the ratio lmz / llama.cpp. Both sides are "best of" their runs:
+decode steps) with the ratio lmz / llama.cpp, and lmz's tg128x8 (8 streams decoded in
+lockstep) against its own single stream. Then, with the default model, the compressor's
+throughput (bytes/s) and peak RSS compressing and decompressing 1 MiB of LLM text, and
+this CPU's int8/f32 throughput and memory bandwidth (build/microbench). Both sides are "best of" their runs:
 lmz speed reports the best of 3; for llama.cpp the best of its R samples is used (its
 mean is recorded too).
 
@@ -38,6 +41,10 @@ MODELS = [
 ]
 
 PP, TG = 512, 128
+STREAMS = 8                       # lmz only: STREAMS sequences decoded in lockstep
+STREAMS_KEY = "tg%dx%d" % (TG, STREAMS)
+THROUGHPUT_BYTES = 1 << 20        # compress/decompress throughput on this much llm-text
+THROUGHPUT_FILE = "llm-text/alpaca_eval/gpt4.json"
 
 
 def log(msg):
@@ -164,7 +171,7 @@ def lmz_speed(model, threads, timeout):
     exe = os.path.join(ROOT, "lmz")
     if not os.access(exe, os.X_OK):
         raise BenchError("./lmz not found; run `make` first")
-    cmd = [exe, "speed", "-m", model, "-T", str(threads)]
+    cmd = [exe, "speed", "-m", model, "-T", str(threads), "--streams", str(STREAMS)]
     out = run(cmd, timeout, "lmz speed")
     kv = {}
     for line in out.splitlines():
@@ -172,7 +179,7 @@ def lmz_speed(model, threads, timeout):
         if len(parts) == 2:
             kv[parts[0]] = parts[1].strip()
     res = {}
-    for k in ("pp%d" % PP, "tg%d" % TG):
+    for k in ("pp%d" % PP, "tg%d" % TG, STREAMS_KEY):
         try:
             res[k] = float(kv[k])
         except (KeyError, ValueError):
@@ -184,6 +191,61 @@ def lmz_speed(model, threads, timeout):
     return res
 
 
+def timed_rss(cmd, stdin_path, stdout_path, timeout):
+    """Runs CMD with files as stdin/stdout; returns (seconds, peak RSS in bytes) of that child."""
+    import time
+    with open(stdin_path, "rb") as fin, open(stdout_path, "wb") as fout:
+        t0 = time.monotonic()
+        p = subprocess.Popen(cmd, stdin=fin, stdout=fout, stderr=subprocess.PIPE)
+        try:
+            _, status, usage = os.wait4(p.pid, 0)
+        except KeyboardInterrupt:
+            p.kill()
+            raise
+        secs = time.monotonic() - t0
+        err = p.stderr.read().decode("utf-8", "replace")
+        p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0:
+        raise BenchError("%s failed (exit %d): %s" % (" ".join(cmd), p.returncode, err.strip()[-500:]))
+    if secs > timeout:
+        raise BenchError("%s took %.0f s, more than --timeout" % (" ".join(cmd), secs))
+    return secs, usage.ru_maxrss * 1024
+
+
+def throughput(model_path, threads, nbytes, timeout, tmpdir):
+    """Compress and decompress the first NBYTES of THROUGHPUT_FILE with the default model."""
+    src = os.path.join(ROOT, "..", "shared", "data", THROUGHPUT_FILE)
+    if not os.path.exists(src):
+        raise BenchError("%s not found (../shared/data)" % src)
+    data = open(src, "rb").read()[:nbytes]
+    os.makedirs(tmpdir, exist_ok=True)
+    inp, arc, back = (os.path.join(tmpdir, n) for n in ("input", "input.lmz", "input.back"))
+    with open(inp, "wb") as f:
+        f.write(data)
+    exe = os.path.join(ROOT, "lmz")
+    c_s, c_rss = timed_rss([exe, "-c", "-q", "-T", str(threads), "-m", model_path], inp, arc, timeout)
+    d_s, d_rss = timed_rss([exe, "-d", "-c", "-q", "-T", str(threads), "-m", model_path], arc, back, timeout)
+    if open(back, "rb").read() != data:
+        raise BenchError("throughput: the decompressed bytes differ from the input")
+    size = os.path.getsize(arc)
+    model_bytes = os.path.getsize(model_path)
+    return {"file": THROUGHPUT_FILE, "bytes": len(data), "threads": threads, "archive_bytes": size,
+            "bits_per_byte": 8.0 * size / len(data),
+            "compress_seconds": c_s, "compress_bytes_per_s": len(data) / c_s, "compress_peak_rss": c_rss,
+            "decompress_seconds": d_s, "decompress_bytes_per_s": len(data) / d_s, "decompress_peak_rss": d_rss,
+            "model_file_bytes": model_bytes, "rss_target": model_bytes + 150 * 2 ** 20}
+
+
+def microbench():
+    exe = os.path.join(ROOT, "build", "microbench")
+    if not os.access(exe, os.X_OK):
+        raise BenchError("build/microbench not found; `make build/microbench` builds it")
+    try:
+        return json.loads(run([exe], 600, "microbench"))
+    except ValueError as e:
+        raise BenchError("microbench printed no valid JSON (%s)" % e)
+
+
 # ---------------------------------------------------------------- report
 
 def fmt(x):
@@ -192,12 +254,13 @@ def fmt(x):
 
 def table_rows(results):
     hdr = ["model", "threads", "lmz pp%d" % PP, "llama.cpp pp%d" % PP, "ratio",
-           "lmz tg%d" % TG, "llama.cpp tg%d" % TG, "ratio"]
+           "lmz tg%d" % TG, "llama.cpp tg%d" % TG, "ratio", "lmz %s" % STREAMS_KEY, "x single"]
     rows = []
     for r in results:
         rows.append([r["model"], str(r["threads"]), fmt(r["lmz"]["pp%d" % PP]), fmt(r["llamacpp"]["pp%d" % PP]),
                      "%.2f" % r["ratio"]["pp%d" % PP], fmt(r["lmz"]["tg%d" % TG]),
-                     fmt(r["llamacpp"]["tg%d" % TG]), "%.2f" % r["ratio"]["tg%d" % TG]])
+                     fmt(r["llamacpp"]["tg%d" % TG]), "%.2f" % r["ratio"]["tg%d" % TG],
+                     fmt(r["lmz"][STREAMS_KEY]), "%.2f" % r["streams_over_single"]])
     return hdr, rows
 
 
@@ -214,8 +277,11 @@ def markdown_section(data):
     out = ["## Engine speed: lmz vs llama.cpp", "",
            "Tokens/s; pp%d = a %d-token prompt as one batch, tg%d = %d single-token decode steps. "
            "Ratio = lmz / llama.cpp (higher is better for lmz). Both are best-of-runs: lmz speed "
-           "reports the best of 3, llama.cpp the best of its %d sample(s) (mean in report.json)."
-           % (PP, PP, TG, TG, data["llamacpp_repetitions"]), "",
+           "reports the best of 3, llama.cpp the best of its %d sample(s) (mean in report.json). "
+           "%s = %d independent streams decoded in lockstep (one batch of %d tokens per step, logits "
+           "for every token, as decompression does): tokens of all streams per second; x single = "
+           "its ratio to lmz's single-stream tg%d (llama-bench has no equivalent)."
+           % (PP, PP, TG, TG, data["llamacpp_repetitions"], STREAMS_KEY, STREAMS, STREAMS, TG), "",
            "| " + " | ".join(hdr) + " |",
            "|" + "|".join(["---"] + ["---:"] * (len(hdr) - 1)) + "|"]
     out += ["| " + " | ".join(r) + " |" for r in rows]
@@ -237,6 +303,23 @@ def markdown_section(data):
             % ("quick" if data["quick"] else "full", data["rounds"])]
     for n in data["notes"]:
         out.append("- note: %s" % n)
+    mib = 2.0 ** 20
+    for t in data.get("throughput", []):
+        out += ["", "### Compressor throughput (%s, %d thread(s))" % (DEFAULT_MODEL, t["threads"]), "",
+                "First %d bytes of `%s`, `lmz -c -T %d` then `lmz -d -c -T %d`, round trip verified. "
+                "Peak RSS is the child's maximum resident set (wait4)." % (t["bytes"], t["file"], t["threads"], t["threads"]),
+                "",
+                "| | seconds | bytes/s | peak RSS | target (model file + 150 MiB) |",
+                "|---|---:|---:|---:|---:|",
+                "| compress | %.1f | %.0f | %.0f MiB | %.0f MiB |" % (t["compress_seconds"], t["compress_bytes_per_s"],
+                                                                t["compress_peak_rss"] / mib, t["rss_target"] / mib),
+                "| decompress | %.1f | %.0f | %.0f MiB | %.0f MiB |" % (t["decompress_seconds"], t["decompress_bytes_per_s"],
+                                                                  t["decompress_peak_rss"] / mib, t["rss_target"] / mib),
+                "", "Archive: %d bytes, %.3f bits/byte." % (t["archive_bytes"], t["bits_per_byte"])]
+    mb = data.get("microbench")
+    if mb:
+        out += ["", "### This CPU's limits (`build/microbench`, bench/microbench.c)", ""]
+        out += ["- %s: %.3g" % (k, v) for k, v in mb.items()]
     return "\n".join(out)
 
 
@@ -263,6 +346,9 @@ def main():
     ap.add_argument("--reps", type=int, default=3, help="llama-bench -r (default 3; --quick: 1)")
     ap.add_argument("--timeout", type=int, default=1800, help="seconds allowed for one llama-bench or lmz run")
     ap.add_argument("--out-dir", help="where report.md/report.json go (default: bench/)")
+    ap.add_argument("--throughput-bytes", type=int, default=THROUGHPUT_BYTES,
+                    help="bytes of %s compressed and decompressed with the default model to measure "
+                    "bytes/s and peak RSS (default %d; 0 skips)" % (THROUGHPUT_FILE, THROUGHPUT_BYTES))
     a = ap.parse_args()
 
     cpu = cpu_info()
@@ -305,23 +391,40 @@ def main():
                         for k in ("pp%d" % PP, "tg%d" % TG):
                             if c[k]["best"] > best_c[k]["best"]:
                                 best_c[k] = c[k]
+                        for k in ("pp%d" % PP, "tg%d" % TG, STREAMS_KEY):
                             best_l[k] = max(best_l[k], l[k])
                 row = {"model": name, "description": desc, "file": os.path.basename(path), "threads": t,
                        "lmz": best_l,
                        "llamacpp": {k: best_c[k]["best"] for k in ("pp%d" % PP, "tg%d" % TG)},
                        "llamacpp_detail": {k: best_c[k] for k in ("pp%d" % PP, "tg%d" % TG)},
                        "llamacpp_model_type": best_c["_meta"].get("model_type"),
-                       "ratio": {k: best_l[k] / best_c[k]["best"] for k in ("pp%d" % PP, "tg%d" % TG)}}
+                       "ratio": {k: best_l[k] / best_c[k]["best"] for k in ("pp%d" % PP, "tg%d" % TG)},
+                       "streams_over_single": best_l[STREAMS_KEY] / best_l["tg%d" % TG]}
                 results.append(row)
                 log("%s, %d thread(s): lmz pp%d %.1f tg%d %.1f | llama.cpp pp%d %.1f tg%d %.1f"
                     % (name, t, PP, best_l["pp%d" % PP], TG, best_l["tg%d" % TG],
                        PP, row["llamacpp"]["pp%d" % PP], TG, row["llamacpp"]["tg%d" % TG]))
+        tp = []
+        default = [m for m in models if m[0] == DEFAULT_MODEL]
+        if a.throughput_bytes > 0 and not default:
+            notes.append("compressor throughput: skipped (the default model %s is not among --models)" % DEFAULT_MODEL)
+        if a.throughput_bytes > 0 and default:
+            name, desc, path = default[0]
+            for t in threads:
+                log("%s: compressor throughput on %d bytes, %d thread(s)" % (name, a.throughput_bytes, t))
+                tp.append(throughput(path, t, a.throughput_bytes, a.timeout, os.path.join(ROOT, "bench", "out")))
+                log("compress %.0f B/s, decompress %.0f B/s, peak RSS %.0f/%.0f MiB"
+                    % (tp[-1]["compress_bytes_per_s"], tp[-1]["decompress_bytes_per_s"],
+                       tp[-1]["compress_peak_rss"] / 2 ** 20, tp[-1]["decompress_peak_rss"] / 2 ** 20))
+        log("microbench")
+        mb = microbench()
         data = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                "throughput": tp, "microbench": mb,
                 "quick": a.quick, "rounds": rounds, "llamacpp_repetitions": reps,
                 "cpu": cpu, "lmz_commit": lmz_git(), "llamacpp": lc,
                 "llamacpp_flash_attn": {-1: "auto", 0: "off", 1: "on"}.get(fa, fa),
                 "llamacpp_command": "llama-bench -m MODEL -p %d -n %d -t N -r %d -o json" % (PP, TG, reps),
-                "lmz_command": "./lmz speed -m MODEL -T N",
+                "lmz_command": "./lmz speed -m MODEL -T N --streams %d" % STREAMS,
                 "units": "tokens/s", "notes": notes, "results": results}
         print(text_table(results))
         if write:

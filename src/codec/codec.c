@@ -19,7 +19,7 @@
 #include "../util/sha256.h"
 #include "symbols.h"
 
-#define LOGITS_BUDGET_BYTES (64u << 20) /* logits of one batch, at most */
+#define LOGITS_BUDGET_BYTES (24u << 20) /* logits of one batch, at most (peak RSS target) */
 #define RAW_ESCAPE_SHARE 0.25           /* more escaped bytes than this: store without coding */
 #define RAW_BYTE_ENTROPY 7.2            /* order-0 bits/byte above which a chunk is stored uncoded */
 
