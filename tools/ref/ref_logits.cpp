@@ -2,11 +2,13 @@
 // Tooling only (never part of lmz): built by ref_logits.sh against the llama.cpp build
 // that tools/ref/build_llamacpp.sh makes from the llama-cpp-python source package.
 //
-// usage: ref_logits MODEL TOPK OUT.bin < ids.txt
+// usage: ref_logits MODEL TOPK OUT.bin [--lora ADAPTER.gguf] < ids.txt   (TOPK 0: every logit)
 //   stdin: one prompt per line, token ids separated by spaces (lmz's own tokenization,
 //          identical to llama.cpp's by the tokenizer parity tests)
 //   OUT.bin (little-endian): "LMZLOGIT" u32 n_prompts u32 topk u32 n_vocab; per prompt:
 //          u32 n_tokens, i32 tokens[n]; per position: f32 logsumexp, i32 ids[topk], f32 logits[topk]
+//   --lora: applies a LoRA adapter at scale 1 (llama.cpp's own loader and graph), for the
+//          adapter parity check of tools/ref/lora_parity.sh
 #include "llama.h"
 
 #include <algorithm>
@@ -19,17 +21,20 @@
 #include <vector>
 
 int main(int argc, char **argv) {
-    if (argc != 4) {
-        fprintf(stderr, "usage: %s MODEL TOPK OUT.bin < ids.txt\n", argv[0]);
+    const bool with_lora = argc == 6 && std::string(argv[4]) == "--lora";
+    if (argc != 4 && !with_lora) {
+        fprintf(stderr, "usage: %s MODEL TOPK OUT.bin [--lora ADAPTER.gguf] < ids.txt\n", argv[0]);
         return 2;
     }
-    const int topk = atoi(argv[2]);
     llama_backend_init();
     llama_model_params mp = llama_model_default_params();
     llama_model *model = llama_model_load_from_file(argv[1], mp);
     if (!model) return 1;
+    llama_adapter_lora *adapter = with_lora ? llama_adapter_lora_init(model, argv[5]) : nullptr;
+    if (with_lora && !adapter) return 1;
     const llama_vocab *vocab = llama_model_get_vocab(model);
     const int n_vocab = llama_vocab_n_tokens(vocab);
+    const int topk = atoi(argv[2]) > 0 && atoi(argv[2]) < n_vocab ? atoi(argv[2]) : n_vocab;
 
     std::vector<std::vector<llama_token>> prompts;
     std::string line;
@@ -54,6 +59,8 @@ int main(int argc, char **argv) {
         if (getenv("REF_NO_FLASH_ATTN")) cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
         if (getenv("REF_F32_KV")) cp.type_k = cp.type_v = GGML_TYPE_F32;
         llama_context *ctx = llama_init_from_model(model, cp);
+        float scale = 1.0f;
+        if (adapter && llama_set_adapters_lora(ctx, &adapter, 1, &scale)) return 1;
         llama_batch batch = llama_batch_init(ids.size(), 0, 1);
         for (size_t i = 0; i < ids.size(); i++) {
             batch.token[i] = ids[i];
