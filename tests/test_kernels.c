@@ -170,10 +170,10 @@ TEST(kernels_attention_same_on_every_isa) {
     /* Head sizes of the three architectures, ranges shorter and longer than one 8-position
      * pass and not multiples of 8, a window that does not start at 0, and scores that make
      * exp underflow for most positions. */
-    enum { POS = 300, STRIDE = 3 * 256 };
+    enum { POS = 300, STRIDE = 3 * 256, HEADS = 5 };
     uint16_t *k = malloc(sizeof(uint16_t) * POS * STRIDE), *v = malloc(sizeof(uint16_t) * POS * STRIDE);
-    float q[256], w[POS], ref[256], got[256];
-    static const int dims[] = {64, 128, 256, 40};
+    static float q[HEADS * 256], qg[HEADS * 256], w[HEADS * POS], ref[HEADS * 256], got[HEADS * 256];
+    static const int dims[] = {64, 128, 256, 40, 80};
     static const int ranges[][2] = {{0, 0}, {0, 6}, {0, 7}, {0, 8}, {3, 77}, {0, POS - 1}, {171, POS - 1}};
     enum lmz_isa best = lmz_isa_detect();
     for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++) {
@@ -183,18 +183,26 @@ TEST(kernels_attention_same_on_every_isa) {
                 k[i] = lmz_f32_to_fp16(rnd_float(sharp ? 8.0f : 1.0f));
                 v[i] = lmz_f32_to_fp16(rnd_float(1.0f));
             }
-            for (int i = 0; i < d; i++) q[i] = rnd_float(sharp ? 8.0f : 1.0f);
+            for (int i = 0; i < HEADS * 256; i++) q[i] = rnd_float(sharp ? 8.0f : 1.0f);
             for (size_t ri = 0; ri < sizeof ranges / sizeof ranges[0]; ri++) {
                 const int p0 = ranges[ri][0], p1 = ranges[ri][1];
-                lmz_attend_head_scalar(q, k + 256, v + 256, STRIDE, p0, p1, d, 0.125f, w, ref);
+                for (int h = 0; h < HEADS; h++)
+                    lmz_attend_head_scalar(q + h * 256, k + 256, v + 256, STRIDE, p0, p1, d, 0.125f, w, ref + h * d);
                 for (int isa = LMZ_ISA_AVX2; isa <= (int)best; isa++) {
                     lmz_isa_set((enum lmz_isa)isa);
-                    memset(got, 0xff, sizeof got);
-                    lmz_attend_head(q, k + 256, v + 256, STRIDE, p0, p1, d, 0.125f, w, got);
-                    for (int i = 0; i < d; i++)
-                        CHECKF(lmz_f32_to_bits(got[i]) == lmz_f32_to_bits(ref[i]),
-                               "%s attention d=%d positions %d..%d element %d: %a != scalar %a",
-                               lmz_isa_name((enum lmz_isa)isa), d, p0, p1, i, got[i], ref[i]);
+                    /* one head, and runs of heads sharing K/V (grouped-query attention) */
+                    for (int nh = 1; nh <= HEADS; nh += 2) {
+                        memset(got, 0xff, sizeof got);
+                        if (nh == 1) lmz_attend_head(q, k + 256, v + 256, STRIDE, p0, p1, d, 0.125f, w, got);
+                        else {
+                            for (int h = 0; h < nh; h++) memcpy(qg + h * d, q + h * 256, sizeof(float) * d);
+                            lmz_attend_heads(nh, qg, k + 256, v + 256, STRIDE, p0, p1, d, 0.125f, w, got);
+                        }
+                        for (int i = 0; i < nh * d; i++)
+                            CHECKF(lmz_f32_to_bits(got[i]) == lmz_f32_to_bits(ref[i]),
+                                   "%s attention %d head(s) d=%d positions %d..%d element %d: %a != scalar %a",
+                                   lmz_isa_name((enum lmz_isa)isa), nh, d, p0, p1, i, got[i], ref[i]);
+                    }
                 }
                 lmz_isa_set(best);
             }

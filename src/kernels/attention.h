@@ -17,9 +17,17 @@
 void lmz_attend_head(const float *q, const uint16_t *k, const uint16_t *v, size_t row_stride, int p0, int p1, int d,
                      float scale, float *w, float *out);
 
+/* N_HEADS query heads (Q and OUT: N_HEADS rows of D floats) sharing one K/V head: the
+ * same bits as N_HEADS calls of lmz_attend_head. W: scratch for N_HEADS * (P1 + 1) floats. */
+void lmz_attend_heads(int n_heads, const float *q, const uint16_t *k, const uint16_t *v, size_t row_stride, int p0,
+                      int p1, int d, float scale, float *w, float *out);
+
 void lmz_attend_head_scalar(const float *q, const uint16_t *k, const uint16_t *v, size_t row_stride, int p0, int p1,
                             int d, float scale, float *w, float *out);
 void lmz_attend_head_avx2(const float *q, const uint16_t *k, const uint16_t *v, size_t row_stride, int p0, int p1,
                           int d, float scale, float *w, float *out);
+
+void lmz_attend_heads_avx512(int n_heads, const float *q, const uint16_t *k, const uint16_t *v, size_t row_stride,
+                             int p0, int p1, int d, float scale, float *w, float *out);
 
 #endif

@@ -42,7 +42,7 @@ struct lmz_ctx {
     uint32_t act_type;
     int64_t act_k;
     int act_n;
-    float *scores;                 /* per thread: n_ctx attention weights */
+    float *scores;                 /* per thread: n_ctx attention weights of each head in a group */
     float *rope_cos, *rope_sin;    /* [token][n_rot/2] */
     float rope_base, rope_scale;   /* what the rope tables hold */
     const int32_t *rope_pos;
@@ -94,7 +94,7 @@ lmz_ctx *lmz_ctx_create(const lmz_model *m, int n_ctx, int n_seq, int n_threads)
     c->up = lmz_malloc((size_t)B * F * sizeof(float));
     c->logit_rows = lmz_malloc((size_t)B * E * sizeof(float));
     c->act = lmz_malloc((size_t)B * max_act_bytes(m));
-    c->scores = lmz_malloc((size_t)lmz_pool_size(c->pool) * n_ctx * sizeof(float));
+    c->scores = lmz_malloc((size_t)lmz_pool_size(c->pool) * (m->n_head / m->n_head_kv) * n_ctx * sizeof(float));
     c->rope_cos = lmz_malloc((size_t)B * (m->n_rot / 2) * sizeof(float));
     c->rope_sin = lmz_malloc((size_t)B * (m->n_rot / 2) * sizeof(float));
     if (!c->pool || !c->k_cache || !c->v_cache || !c->seq_len || !c->x || !c->xn || !c->q || !c->k || !c->v ||
@@ -253,24 +253,27 @@ typedef struct {
     lmz_ctx *c;
     int layer, n_tok;
     const int32_t *pos, *seq;
+    int heads_per_item;
 } attn_task;
 
+/* An item is one token and a run of query heads that share a K/V head (all of the group's
+ * heads when there are enough items to keep the threads busy, else one head each). */
 static void attention_worker(void *p, long b, long e, int ith) {
     attn_task *t = p;
     lmz_ctx *c = t->c;
     const lmz_model *m = c->m;
-    const int H = m->n_head, D = m->head_dim, group = m->n_head / m->n_head_kv;
+    const int H = m->n_head, D = m->head_dim, group = m->n_head / m->n_head_kv, per_item = t->heads_per_item;
+    const int items_per_tok = H / per_item;
     const bool swa = m->layers[t->layer].is_swa;
-    float *w = c->scores + (size_t)ith * c->n_ctx;
+    float *w = c->scores + (size_t)ith * group * c->n_ctx;
     for (long item = b; item < e; item++) {
-        int tok = (int)(item / H), h = (int)(item % H), g = h / group;
+        int tok = (int)(item / items_per_tok), h = (int)(item % items_per_tok) * per_item, g = h / group;
         int p_end = t->pos[tok], p_begin = 0;
         if (swa && p_end - m->n_swa + 1 > 0) p_begin = p_end - m->n_swa + 1;
-        const float *qh = c->q + ((size_t)tok * H + h) * D;
         const uint16_t *k0 = cache_row(c, c->k_cache, t->layer, t->seq[tok], 0) + g * D;
         const uint16_t *v0 = cache_row(c, c->v_cache, t->layer, t->seq[tok], 0) + g * D;
-        lmz_attend_head(qh, k0, v0, (size_t)c->kv_dim, p_begin, p_end, D, m->kq_scale, w,
-                        c->attn + ((size_t)tok * H + h) * D);
+        lmz_attend_heads(per_item, c->q + ((size_t)tok * H + h) * D, k0, v0, (size_t)c->kv_dim, p_begin, p_end, D,
+                         m->kq_scale, w, c->attn + ((size_t)tok * H + h) * D);
     }
 }
 
@@ -318,8 +321,10 @@ static void attention_block(lmz_ctx *c, int il, int n_tok, const int32_t *pos, c
         }
     }
 
-    attn_task at = {c, il, n_tok, pos, seq};
-    lmz_pool_for(c->pool, (long)n_tok * c->m->n_head, 1, attention_worker, &at);
+    attn_task at = {c, il, n_tok, pos, seq, 1};
+    const int group = H / Hk;
+    at.heads_per_item = (long)n_tok * Hk >= 4L * lmz_pool_size(c->pool) ? group : 1;
+    lmz_pool_for(c->pool, (long)n_tok * (H / at.heads_per_item), 1, attention_worker, &at);
 
     invalidate_act(c);
     matmul(c, &L->wo, lora_for(c, il, LMZ_LORA_ATTN_OUT), c->attn, n_tok, c->tmp, E);

@@ -1,0 +1,106 @@
+/* attention_avx512.c — lmz_attend_heads with AVX-512, bit-identical to attention.c.
+ * The query heads that share one K/V head (grouped-query attention) are done together,
+ * so each cached fp16 row is loaded and converted once per pass instead of once per head.
+ * Scores: a zmm holds the 8 canonical lanes of two positions (lanes 0-7 and 8-15), each
+ * lane accumulated as in lmz_vec_dot_f16; the lanes of 8 positions are then transposed and
+ * combined in the canonical order. Values: 64 output floats per head in registers,
+ * positions in increasing order. */
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <math.h>
+
+#include "attention.h"
+#include "simd_avx2.h"
+#include "vecf.h"
+
+#define HEADS_PER_PASS 4
+
+/* Two positions' 8 fp16 values at column C: lanes 0-7 from row A, 8-15 from row B. */
+static inline __m512 load_f16_pair(const uint16_t *a, const uint16_t *b) {
+    __m256i h = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)b), _mm_loadu_si128((const __m128i *)a));
+    return _mm512_cvtph_ps(h);
+}
+
+/* Scores of NH (<= HEADS_PER_PASS) heads for positions P0..P1 into W[h], maxima into MX[h]. */
+static void scores(int nh, const float *q, const uint16_t *k, size_t stride, int p0, int p1, int d, float scale,
+                   float *const w[], float mx[]) {
+    const int nc = d / 8;
+    const __m256 sc = _mm256_set1_ps(scale);
+    __m256 mxv[HEADS_PER_PASS];
+    for (int h = 0; h < nh; h++) mxv[h] = _mm256_set1_ps(-INFINITY);
+    int u = p0;
+    for (; u + 8 <= p1 + 1; u += 8) {
+        __m512 acc[HEADS_PER_PASS][4];
+        for (int h = 0; h < nh; h++)
+            for (int i = 0; i < 4; i++) acc[h][i] = _mm512_setzero_ps();
+        const uint16_t *kr = k + (size_t)u * stride;
+        for (int c = 0; c < nc; c++) {
+            __m512 kv[4];
+            for (int i = 0; i < 4; i++) kv[i] = load_f16_pair(kr + (size_t)(2 * i) * stride + 8 * c, kr + (size_t)(2 * i + 1) * stride + 8 * c);
+            for (int h = 0; h < nh; h++) {
+                const __m512 qv = _mm512_broadcast_f32x8(_mm256_loadu_ps(q + (size_t)h * d + 8 * c));
+                for (int i = 0; i < 4; i++) acc[h][i] = _mm512_add_ps(acc[h][i], _mm512_mul_ps(qv, kv[i]));
+            }
+        }
+        for (int h = 0; h < nh; h++) {
+            __m256 r[8];
+            for (int i = 0; i < 4; i++) {
+                r[2 * i] = _mm512_castps512_ps256(acc[h][i]);
+                r[2 * i + 1] = _mm512_extractf32x8_ps(acc[h][i], 1);
+            }
+            lmz_transpose8(r);
+            __m256 s = _mm256_mul_ps(lmz_lanes_combine8(r), sc);
+            _mm256_storeu_ps(w[h] + u, s);
+            mxv[h] = _mm256_max_ps(s, mxv[h]); /* keeps mxv where s is NaN, like `s > mx` */
+        }
+    }
+    for (int h = 0; h < nh; h++) {
+        float lane[8];
+        _mm256_storeu_ps(lane, mxv[h]);
+        mx[h] = -INFINITY;
+        for (int i = 0; i < 8; i++)
+            if (lane[i] > mx[h]) mx[h] = lane[i];
+        for (int t = u; t <= p1; t++) {
+            float s = lmz_vec_dot_f16_avx2(q + (size_t)h * d, k + (size_t)t * stride, d) * scale;
+            w[h][t] = s;
+            if (s > mx[h]) mx[h] = s;
+        }
+    }
+}
+
+/* out[h] = sum over u of w[h][u] * V_u, 64 columns at a time. */
+static void values(int nh, const uint16_t *v, size_t stride, int p0, int p1, int d, float *const w[], float *out) {
+    for (int c0 = 0; c0 < d; c0 += 64) {
+        const int n4 = (d - c0) / 16 < 4 ? (d - c0) / 16 : 4;
+        __m512 o[HEADS_PER_PASS][4];
+        for (int h = 0; h < nh; h++)
+            for (int i = 0; i < 4; i++) o[h][i] = _mm512_setzero_ps();
+        for (int u = p0; u <= p1; u++) {
+            const uint16_t *vr = v + (size_t)u * stride + c0;
+            __m512 vv[4];
+            for (int i = 0; i < n4; i++) vv[i] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(vr + 16 * i)));
+            for (int h = 0; h < nh; h++) {
+                const __m512 a = _mm512_set1_ps(w[h][u]);
+                for (int i = 0; i < n4; i++) o[h][i] = _mm512_add_ps(o[h][i], _mm512_mul_ps(a, vv[i]));
+            }
+        }
+        for (int h = 0; h < nh; h++)
+            for (int i = 0; i < n4; i++) _mm512_storeu_ps(out + (size_t)h * d + c0 + 16 * i, o[h][i]);
+    }
+}
+
+void lmz_attend_heads_avx512(int n_heads, const float *q, const uint16_t *k, const uint16_t *v, size_t row_stride,
+                             int p0, int p1, int d, float scale, float *w, float *out) {
+    for (int h0 = 0; h0 < n_heads; h0 += HEADS_PER_PASS) {
+        const int nh = n_heads - h0 < HEADS_PER_PASS ? n_heads - h0 : HEADS_PER_PASS;
+        float *wh[HEADS_PER_PASS], mx[HEADS_PER_PASS];
+        for (int h = 0; h < nh; h++) wh[h] = w + (size_t)(h0 + h) * (size_t)(p1 + 1);
+        scores(nh, q + (size_t)h0 * d, k, row_stride, p0, p1, d, scale, wh, mx);
+        for (int h = 0; h < nh; h++) {
+            const float inv = 1.0f / lmz_vec_exp_sum_avx2(wh[h] + p0, p1 - p0 + 1, mx[h]);
+            for (int u = p0; u <= p1; u++) wh[h][u] = wh[h][u] * inv;
+        }
+        values(nh, v, row_stride, p0, p1, d, wh, out + (size_t)h0 * d);
+    }
+}
+#endif
