@@ -689,8 +689,9 @@ TEST(container_known_models_match_fetch_models) {
         char *entry = strstr(py, key);
         CHECKF(entry != NULL, "tools/fetch_models.py has no model %s", m->fetch_name);
         char *next = strstr(entry + strlen(key), "\": (");
-        char *sha = strstr(entry, m->sha256_hex);
+        char *sha = strstr(entry, m->sha256_hex), *file = strstr(entry, m->file_name);
         CHECKF(sha && (!next || sha < next), "tools/fetch_models.py pins another sha256 for %s", m->fetch_name);
+        CHECKF(file == entry + strlen(key) + 1, "tools/fetch_models.py names another file for %s", m->fetch_name);
         uint8_t fp[32];
         sha_from_hex(m->sha256_hex, fp);
         CHECK(lmz_archive_known_model(fp) == m);

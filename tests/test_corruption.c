@@ -11,6 +11,7 @@
  * The container's layout is being redesigned, so nothing here knows it: damage goes
  * through the bytes or through the container's own writer. */
 #include <dirent.h>
+#include <errno.h>
 #include <ftw.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -20,8 +21,10 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "../src/codec/codec.h"
+#include "../src/container/archive.h"
 #include "../src/coder/bytebuf.h"
 #include "../src/model/fingerprint.h"
 #include "../src/util/error.h"
@@ -739,6 +742,28 @@ TEST(cli_compress_decompress_and_refusals) {
     CHECK_CLI_FAILS("-q -m %M -T 0 %D/in.txt", "-T");
     CHECK(no_temporaries());
     free(archive);
+}
+
+TEST(cli_model_by_name) {
+    /* -m NAME finds a known model's file in the cache ($LMZ_CACHE/models), and says how to
+     * fetch one that is missing. The tiny model stands in for SmolLM2's file. */
+    if (!have_cli() || !tiny_model_path() || !make_tmp_dir()) return;
+    char dir[4200], link_path[4400];
+    snprintf(dir, sizeof dir, "%s/cache/models", tmp_dir);
+    char cache[4200];
+    snprintf(cache, sizeof cache, "%s/cache", tmp_dir);
+    CHECK((mkdir(cache, 0700) == 0 || errno == EEXIST) && mkdir(dir, 0700) == 0);
+    snprintf(link_path, sizeof link_path, "%s/%s", dir, lmz_known_models[0].file_name);
+    CHECK(symlink(tiny_model_path(), link_path) == 0);
+    uint8_t input[1024];
+    size_t len = sample_input(input);
+    CHECK(write_file("in.txt", input, len));
+    CHECK_CLI_OK("-q -m smollm2 %D/in.txt");
+    CHECK_CLI_OK("-q -d -c -m %M %D/in.txt.lmz > %D/out"); /* the same model as by its path */
+    CHECK(file_is("out", input, len));
+    CHECK_CLI_OK("-q -t -m SmolLM2-135M-Instruct %D/in.txt.lmz");
+    CHECK_CLI_FAILS("-q -t -m gemma3 %D/in.txt.lmz", "fetch_models.py gemma3");
+    CHECK_CLI_FAILS("-q -t -m no-such-model %D/in.txt.lmz", "no-such-model");
 }
 
 TEST(cli_corrupt_archive_and_full_disk) {

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../container/archive.h"
 #include "../model/model.h"
 #include "../tokenizer/tokenizer.h"
 
@@ -27,6 +28,11 @@ int cli_parse(int argc, char **argv, int first, cli_opts *opts, const char *usag
 
 /* The default model: $LMZ_MODEL, else $LMZ_CACHE (or ~/.cache/lmz)/models/<default>. */
 const char *cli_default_model_path(void);
+
+/* -m's argument as a path: an existing file or anything with a '/' as given; else a known
+ * model's name (smollm2, gemma3, qwen25coder, ..., as tools/fetch_models.py names them,
+ * or e.g. "Gemma 3 270M") as its file in the model cache. */
+const char *cli_resolve_model(const char *arg, const lmz_known_model **known);
 
 /* Loads the model and its tokenizer (from the same file); prints the error and returns -1. */
 int cli_load(const cli_opts *opts, lmz_model **model, lmz_tokenizer **tok);

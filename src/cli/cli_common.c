@@ -4,8 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "../codec/symbols.h"
+#include "../container/archive.h"
 #include "../kernels/quant.h"
 #include "../util/error.h"
 #include "cli.h"
@@ -97,18 +99,54 @@ int cli_parse(int argc, char **argv, int first, cli_opts *o, const char *usage) 
     return 0;
 }
 
+/* The models directory of the cache: $LMZ_CACHE/models or ~/.cache/lmz/models. */
+static void models_dir(char *out, size_t size) {
+    const char *cache = getenv("LMZ_CACHE");
+    if (cache && *cache) snprintf(out, size, "%s/models", cache);
+    else snprintf(out, size, "%s/.cache/lmz/models", getenv("HOME") ? getenv("HOME") : ".");
+}
+
 const char *cli_default_model_path(void) {
     static char path[4096];
     const char *env = getenv("LMZ_MODEL");
     if (env && *env) return env;
-    const char *cache = getenv("LMZ_CACHE");
-    if (cache && *cache) snprintf(path, sizeof path, "%s/models/%s", cache, DEFAULT_MODEL_FILE);
-    else snprintf(path, sizeof path, "%s/.cache/lmz/models/%s", getenv("HOME") ? getenv("HOME") : ".", DEFAULT_MODEL_FILE);
+    char dir[4000];
+    models_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/%s", dir, DEFAULT_MODEL_FILE);
     return path;
 }
 
+const char *cli_resolve_model(const char *arg, const lmz_known_model **known) {
+    static char path[4096];
+    *known = NULL;
+    FILE *f = fopen(arg, "rb");
+    if (f || strchr(arg, '/')) {
+        if (f) fclose(f);
+        return arg;
+    }
+    for (const lmz_known_model *m = lmz_known_models; m->name; m++) {
+        if (strcasecmp(arg, m->fetch_name) && strcasecmp(arg, m->name)) continue;
+        char dir[4000];
+        models_dir(dir, sizeof dir);
+        snprintf(path, sizeof path, "%s/%s", dir, m->file_name);
+        *known = m;
+        return path;
+    }
+    return arg;
+}
+
 int cli_load(const cli_opts *o, lmz_model **model, lmz_tokenizer **tok) {
-    const char *path = o->model_path ? o->model_path : cli_default_model_path();
+    const lmz_known_model *known = NULL;
+    const char *path = o->model_path ? cli_resolve_model(o->model_path, &known) : cli_default_model_path();
+    if (known) {
+        FILE *f = fopen(path, "rb");
+        if (!f) {
+            cli_error("model '%s' is not in the model cache (%s);\n"
+                      "  fetch it with `python3 tools/fetch_models.py %s`", o->model_path, path, known->fetch_name);
+            return -1;
+        }
+        fclose(f);
+    }
     if (!o->model_path) {
         FILE *f = fopen(path, "rb");
         if (!f) {

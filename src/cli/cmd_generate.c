@@ -17,7 +17,7 @@ static const char usage[] =
     "usage: lmz generate [options] [PROMPT_FILE | --text PROMPT | --prompts FILE]\n"
     "  Continues a prompt (or, with --chat, answers it as the assistant) and prints the text.\n"
     "options:\n"
-    "  -m MODEL        GGUF model (default: the default model)\n"
+    "  -m MODEL        GGUF file or a fetched model's name, e.g. qwen25coder (default: smollm2)\n"
     "  -T N            threads (default 2); the output does not depend on it\n"
     "  --chat          wrap the prompt in the model's chat template as a user message\n"
     "  --system TEXT   system message for --chat (default: the template's own, if any)\n"

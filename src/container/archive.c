@@ -397,12 +397,15 @@ void lmz_archive_close(lmz_archive *a) {
 /* ---- Models ---- */
 
 const lmz_known_model lmz_known_models[] = {
-    {"SmolLM2-135M-Instruct", "smollm2", "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"},
-    {"Gemma 3 270M", "gemma3", "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"},
-    {"Qwen2.5-Coder-1.5B-Instruct", "qwen25coder", "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"},
-    {"Qwen2.5-Coder-0.5B-Instruct", "qwen25coder05b",
+    {"SmolLM2-135M-Instruct", "smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf",
+     "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"},
+    {"Gemma 3 270M", "gemma3", "gemma-3-270m-q4_k_m.gguf",
+     "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"},
+    {"Qwen2.5-Coder-1.5B-Instruct", "qwen25coder", "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+     "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"},
+    {"Qwen2.5-Coder-0.5B-Instruct", "qwen25coder05b", "qwen2.5-coder-0.5b-instruct-awq-q4_k_m.gguf",
      "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"},
-    {NULL, NULL, NULL},
+    {NULL, NULL, NULL, NULL},
 };
 
 /* FP as 16 lowercase hex digits. */

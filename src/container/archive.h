@@ -97,6 +97,7 @@ void lmz_archive_close(lmz_archive *a);
 typedef struct {
     const char *name;       /* e.g. "SmolLM2-135M-Instruct" */
     const char *fetch_name; /* argument of tools/fetch_models.py that fetches the file */
+    const char *file_name;  /* the file's name in the model cache */
     const char *sha256_hex; /* the GGUF file's full SHA-256 */
 } lmz_known_model;
 
