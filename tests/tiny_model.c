@@ -187,6 +187,8 @@ typedef struct {
     uint32_t type;
     uint64_t ne0, ne1; /* ne1 = 0: a vector */
     uint64_t nbytes;
+    float f32_lo;      /* F32 vectors: values uniform in [f32_lo, f32_lo + 0.5) */
+    float layer_scale; /* Q4_1 step (Q8_0: a tenth of it) */
 } tensor_spec;
 
 static uint64_t rng_next(uint64_t *s) { /* splitmix64 */
@@ -196,7 +198,8 @@ static uint64_t rng_next(uint64_t *s) { /* splitmix64 */
     return z ^ (z >> 31);
 }
 
-/* The tensor's data: random values or blocks with fixed scales, or norm weights near 1. */
+/* The tensor's data: random values or blocks with fixed scales, norm weights near 1 or
+ * biases around 0. */
 static void put_tensor_data(buf *b, const tensor_spec *t, uint64_t *rng) {
     if (t->type == LMZ_F16) {
         for (uint64_t i = 0; i < t->ne0 * t->ne1; i++)
@@ -206,7 +209,7 @@ static void put_tensor_data(buf *b, const tensor_spec *t, uint64_t *rng) {
     if (t->type == LMZ_F32) {
         for (uint64_t i = 0; i < t->ne0; i++) {
             float u = (float)(rng_next(rng) >> 40) / (float)(1 << 24); /* [0, 1) */
-            put_u32(b, lmz_f32_to_bits(0.75f + 0.5f * u));
+            put_u32(b, lmz_f32_to_bits(t->f32_lo + 0.5f * u));
         }
         return;
     }
@@ -218,17 +221,18 @@ static void put_tensor_data(buf *b, const tensor_spec *t, uint64_t *rng) {
             memcpy(q + i, &r, 8);
         }
         if (t->type == LMZ_Q8_0) {
-            put_u16(b, lmz_f32_to_fp16(LAYER_SCALE / 10));
+            put_u16(b, lmz_f32_to_fp16(t->layer_scale / 10));
             put(b, q, 32);
         } else { /* Q4_1: x = d * q + m with q in 0..15, centred on 0 */
-            put_u16(b, lmz_f32_to_fp16(LAYER_SCALE));
-            put_u16(b, lmz_f32_to_fp16(-7.5f * LAYER_SCALE));
+            put_u16(b, lmz_f32_to_fp16(t->layer_scale));
+            put_u16(b, lmz_f32_to_fp16(-7.5f * t->layer_scale));
             put(b, q, 16);
         }
     }
 }
 
-static int add_tensor(tensor_spec *specs, int *n, const char *name, uint32_t type, uint64_t ne0, uint64_t ne1) {
+static int add_tensor(tensor_spec *specs, int *n, const char *name, uint32_t type, uint64_t ne0, uint64_t ne1,
+                      float layer_scale) {
     tensor_spec *t = &specs[(*n)++];
     uint32_t block_elems, block_bytes;
     if (!lmz_type_geometry(type, &block_elems, &block_bytes)) return lmz_fail("tiny model: unknown tensor type");
@@ -236,78 +240,156 @@ static int add_tensor(tensor_spec *specs, int *n, const char *name, uint32_t typ
     t->type = type;
     t->ne0 = ne0;
     t->ne1 = ne1;
+    t->f32_lo = strstr(name, ".bias") ? -0.25f : 0.75f;
+    t->layer_scale = layer_scale;
     t->nbytes = ne0 / block_elems * block_bytes * (ne1 ? ne1 : 1);
     return 0;
 }
 
 /* ---------------- the file ---------------- */
 
+void tiny_model_config_default(tiny_model_config *c) {
+    memset(c, 0, sizeof *c);
+    c->arch = "llama";
+    c->n_embd = N_EMBD;
+    c->n_layer = N_LAYER;
+    c->n_head = N_HEAD;
+    c->n_head_kv = N_HEAD_KV;
+    c->head_dim = HEAD_DIM;
+    c->n_ff = N_FF;
+    c->layer_scale = LAYER_SCALE;
+    c->seed = TINY_MODEL_SEED;
+}
+
+/* An architecture key: "ARCH.SUFFIX". */
+static const char *arch_key(const tiny_model_config *c, const char *suffix) {
+    static char key[128];
+    snprintf(key, sizeof key, "%s.%s", c->arch, suffix);
+    return key;
+}
+
 int tiny_model_write(const char *path, uint64_t seed) {
-    const char *src_path = test_model_path("smollm2");
-    if (!src_path)
-        return lmz_fail("the SmolLM2 model is not downloaded (run `make`); the tiny model takes its tokenizer");
-    gguf_file *src = gguf_open(src_path);
-    if (!src) return -1;
-    uint64_t n_vocab;
-    enum gguf_value_type et;
-    if (!gguf_get_array(src, "tokenizer.ggml.tokens", &et, &n_vocab)) {
-        gguf_close(src);
-        return lmz_fail("%s has no tokenizer.ggml.tokens", src_path);
+    tiny_model_config c;
+    tiny_model_config_default(&c);
+    c.seed = seed;
+    return tiny_model_write_config(path, &c);
+}
+
+int tiny_model_write_config(const char *path, const tiny_model_config *c) {
+    const bool qwen2 = !strcmp(c->arch, "qwen2"), gemma3 = !strcmp(c->arch, "gemma3");
+    gguf_file *src = NULL;
+    uint64_t n_vocab = (uint64_t)c->n_vocab;
+    if (!n_vocab) {
+        const char *src_path = test_model_path("smollm2");
+        if (!src_path)
+            return lmz_fail("the SmolLM2 model is not downloaded (run `make`); the tiny model takes its tokenizer");
+        src = gguf_open(src_path);
+        if (!src) return -1;
+        enum gguf_value_type et;
+        if (!gguf_get_array(src, "tokenizer.ggml.tokens", &et, &n_vocab)) {
+            gguf_close(src);
+            return lmz_fail("%s has no tokenizer.ggml.tokens", src_path);
+        }
     }
 
     buf kv = {0}, info = {0}, file = {0};
     uint64_t n_kv = 0;
     int rc = -1;
-    kv_str(&kv, "general.architecture", "llama");
+    const int E = c->n_embd, QD = c->n_head * c->head_dim, KD = c->n_head_kv * c->head_dim;
+    kv_str(&kv, "general.architecture", c->arch);
     kv_str(&kv, "general.type", "model");
     kv_str(&kv, "general.name", TINY_MODEL_NAME);
     kv_u32(&kv, "general.file_type", 3); /* "mostly Q4_1", as the real file */
     kv_u32(&kv, "general.quantization_version", 2);
-    kv_u32(&kv, "llama.block_count", N_LAYER);
-    kv_u32(&kv, "llama.context_length", N_CTX);
-    kv_u32(&kv, "llama.embedding_length", N_EMBD);
-    kv_u32(&kv, "llama.feed_forward_length", N_FF);
-    kv_u32(&kv, "llama.attention.head_count", N_HEAD);
-    kv_u32(&kv, "llama.attention.head_count_kv", N_HEAD_KV);
-    kv_f32(&kv, "llama.rope.freq_base", 100000.0f);
-    kv_f32(&kv, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
-    kv_u32(&kv, "llama.vocab_size", (uint32_t)n_vocab);
-    kv_u32(&kv, "llama.rope.dimension_count", HEAD_DIM);
+    kv_u32(&kv, arch_key(c, "block_count"), (uint32_t)c->n_layer);
+    kv_u32(&kv, arch_key(c, "context_length"), N_CTX);
+    kv_u32(&kv, arch_key(c, "embedding_length"), (uint32_t)E);
+    kv_u32(&kv, arch_key(c, "feed_forward_length"), (uint32_t)c->n_ff);
+    kv_u32(&kv, arch_key(c, "attention.head_count"), (uint32_t)c->n_head);
+    kv_u32(&kv, arch_key(c, "attention.head_count_kv"), (uint32_t)c->n_head_kv);
+    kv_f32(&kv, arch_key(c, "rope.freq_base"), 100000.0f);
+    kv_f32(&kv, arch_key(c, "attention.layer_norm_rms_epsilon"), 1e-5f);
+    kv_u32(&kv, arch_key(c, "vocab_size"), (uint32_t)n_vocab);
+    kv_u32(&kv, arch_key(c, "rope.dimension_count"), (uint32_t)c->head_dim);
     n_kv = 15;
-    for (int i = 0; i < gguf_n_keys(src); i++) {
-        gguf_str name = gguf_key_name(src, i);
-        if (name.len < 10 || memcmp(name.ptr, "tokenizer.", 10)) continue;
-        if (copy_key(&kv, src, i)) goto done;
+    if (c->head_dim * c->n_head != E) {
+        kv_u32(&kv, arch_key(c, "attention.key_length"), (uint32_t)c->head_dim);
+        kv_u32(&kv, arch_key(c, "attention.value_length"), (uint32_t)c->head_dim);
+        n_kv += 2;
+    }
+    if (gemma3) { /* every other layer local, from layer 0, with its own RoPE base */
+        kv_u32(&kv, arch_key(c, "attention.sliding_window"), (uint32_t)c->n_swa);
+        kv_u32(&kv, arch_key(c, "attention.sliding_window_pattern"), 2);
+        kv_f32(&kv, arch_key(c, "rope.freq_base_swa"), 10000.0f);
+        n_kv += 3;
+    }
+    if (c->logit_softcap > 0) {
+        kv_f32(&kv, arch_key(c, "final_logit_softcapping"), c->logit_softcap);
+        n_kv++;
+    }
+    if (src) {
+        for (int i = 0; i < gguf_n_keys(src); i++) {
+            gguf_str name = gguf_key_name(src, i);
+            if (name.len < 10 || memcmp(name.ptr, "tokenizer.", 10)) continue;
+            if (copy_key(&kv, src, i)) goto done;
+            n_kv++;
+        }
+    } else { /* a bare vocabulary: enough for the model, no tokenizer */
+        static const char key[] = "tokenizer.ggml.tokens";
+        put_str(&kv, key, strlen(key));
+        put_u32(&kv, GGUF_ARRAY);
+        put_u32(&kv, GGUF_STRING);
+        put_u64(&kv, n_vocab);
+        for (uint64_t i = 0; i < n_vocab; i++) {
+            char tok[32];
+            snprintf(tok, sizeof tok, "t%llu", (unsigned long long)i);
+            put_str(&kv, tok, strlen(tok));
+        }
         n_kv++;
     }
 
-    enum { MAX_TENSORS = 3 + 9 * N_LAYER };
-    tensor_spec specs[MAX_TENSORS];
+    enum { PER_LAYER = 16, MAX_LAYERS = 16 };
+    if (c->n_layer > MAX_LAYERS) {
+        lmz_fail("tiny model: at most %d layers", MAX_LAYERS);
+        goto done;
+    }
+    tensor_spec specs[2 + PER_LAYER * MAX_LAYERS];
     int n = 0;
-    if (add_tensor(specs, &n, "token_embd.weight", LMZ_F16, N_EMBD, n_vocab)) goto done;
-    for (int l = 0; l < N_LAYER; l++) {
-        static const struct {
+    const float ls = c->layer_scale;
+    const uint32_t q4 = c->f16_matrices ? LMZ_F16 : LMZ_Q4_1, q8 = c->f16_matrices ? LMZ_F16 : LMZ_Q8_0;
+    if (add_tensor(specs, &n, "token_embd.weight", LMZ_F16, (uint64_t)E, n_vocab, ls)) goto done;
+    for (int l = 0; l < c->n_layer; l++) {
+        const struct {
             const char *suffix;
             uint32_t type;
             uint64_t ne0, ne1;
+            bool add;
         } layer[] = {
-            {"attn_norm.weight", LMZ_F32, N_EMBD, 0},
-            {"attn_q.weight", LMZ_Q4_1, N_EMBD, N_HEAD * HEAD_DIM},
-            {"attn_k.weight", LMZ_Q4_1, N_EMBD, N_HEAD_KV * HEAD_DIM},
-            {"attn_v.weight", LMZ_Q4_1, N_EMBD, N_HEAD_KV * HEAD_DIM},
-            {"attn_output.weight", LMZ_Q4_1, N_HEAD * HEAD_DIM, N_EMBD},
-            {"ffn_norm.weight", LMZ_F32, N_EMBD, 0},
-            {"ffn_gate.weight", LMZ_Q4_1, N_EMBD, N_FF},
-            {"ffn_up.weight", LMZ_Q4_1, N_EMBD, N_FF},
-            {"ffn_down.weight", LMZ_Q8_0, N_FF, N_EMBD},
+            {"attn_norm.weight", LMZ_F32, E, 0, true},
+            {"attn_q.weight", q4, E, QD, true},
+            {"attn_k.weight", q4, E, KD, true},
+            {"attn_v.weight", q4, E, KD, true},
+            {"attn_output.weight", q4, QD, E, true},
+            {"ffn_norm.weight", LMZ_F32, E, 0, true},
+            {"ffn_gate.weight", q4, E, c->n_ff, true},
+            {"ffn_up.weight", q4, E, c->n_ff, true},
+            {"ffn_down.weight", q8, c->n_ff, E, true},
+            {"attn_q.bias", LMZ_F32, QD, 0, qwen2},
+            {"attn_k.bias", LMZ_F32, KD, 0, qwen2},
+            {"attn_v.bias", LMZ_F32, KD, 0, qwen2},
+            {"attn_q_norm.weight", LMZ_F32, c->head_dim, 0, gemma3},
+            {"attn_k_norm.weight", LMZ_F32, c->head_dim, 0, gemma3},
+            {"post_attention_norm.weight", LMZ_F32, E, 0, gemma3},
+            {"post_ffw_norm.weight", LMZ_F32, E, 0, gemma3},
         };
         for (size_t j = 0; j < sizeof layer / sizeof layer[0]; j++) {
+            if (!layer[j].add) continue;
             char name[64];
             snprintf(name, sizeof name, "blk.%d.%s", l, layer[j].suffix);
-            if (add_tensor(specs, &n, name, layer[j].type, layer[j].ne0, layer[j].ne1)) goto done;
+            if (add_tensor(specs, &n, name, layer[j].type, layer[j].ne0, layer[j].ne1, ls)) goto done;
         }
     }
-    if (add_tensor(specs, &n, "output_norm.weight", LMZ_F32, N_EMBD, 0)) goto done;
+    if (add_tensor(specs, &n, "output_norm.weight", LMZ_F32, (uint64_t)E, 0, ls)) goto done;
 
     uint64_t offset = 0;
     for (int i = 0; i < n; i++) {
@@ -327,7 +409,7 @@ int tiny_model_write(const char *path, uint64_t seed) {
     put(&file, kv.p, kv.n);
     put(&file, info.p, info.n);
     pad_to(&file, ALIGNMENT);
-    uint64_t rng = seed;
+    uint64_t rng = c->seed;
     for (int i = 0; i < n; i++) {
         put_tensor_data(&file, &specs[i], &rng);
         pad_to(&file, ALIGNMENT);
@@ -353,7 +435,7 @@ done:
     free(kv.p);
     free(info.p);
     free(file.p);
-    gguf_close(src);
+    if (src) gguf_close(src);
     return rc;
 }
 

@@ -21,6 +21,25 @@
  * SmolLM2 model, which must be downloaded). 0, or -1 + lmz_fail. */
 int tiny_model_write(const char *path, uint64_t seed);
 
+/* Other shapes and architectures, for tests of the model math (tests/test_train.c). */
+typedef struct {
+    const char *arch;     /* "llama", "qwen2" (adds Q/K/V biases) or "gemma3" (QK-norm, post norms,
+                             every other layer local with window n_swa) */
+    int n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff; /* n_embd, head_dim, n_ff: multiples of 32 */
+    int n_vocab;          /* 0: SmolLM2's tokenizer and vocabulary; else a bare vocabulary of this
+                             many tokens, enough for lmz_model_load but not for a tokenizer */
+    float layer_scale;    /* Q4_1 step of the layer matrices (default 0.01) */
+    bool f16_matrices;    /* layer matrices in F16 (entries as the embeddings'), which inference
+                             multiplies without quantizing activations */
+    int n_swa;            /* gemma3's sliding window */
+    float logit_softcap;  /* 0: none */
+    uint64_t seed;
+} tiny_model_config;
+
+/* The default tiny model's configuration (what tiny_model_write writes). */
+void tiny_model_config_default(tiny_model_config *c);
+int tiny_model_write_config(const char *path, const tiny_model_config *c);
+
 /* The default tiny model (TINY_MODEL_SEED), built once per test run in a private
  * temporary directory; NULL after reporting a test failure. */
 const char *tiny_model_path(void);

@@ -1,0 +1,83 @@
+/* tkernels_impl.h — the body of lmz_tk_nt (tkernels.h), included once per ISA level by
+ * tkernels.c (baseline), tkernels_avx2.c and tkernels_avx512.c, which the Makefile compiles
+ * with their ISA's flags. It is written with 8-float vectors (GCC vector extensions), one
+ * vector per output holding the 8 canonical lanes; with -ffp-contract=off every level runs
+ * the same IEEE multiplies and adds in the same order, so all levels give the same bits.
+ *
+ * Outputs are computed 4 tokens x 4 weight rows at a time (16 accumulators: the x and w
+ * vectors loaded once serve 4 products each), over blocks of weight rows small enough to
+ * stay in L2 while every token passes over them. The includer defines TK_NAME. */
+#include <string.h>
+
+typedef float tk_v8 __attribute__((vector_size(32)));
+
+#define TK_ROW_BLOCK 64 /* weight rows kept hot in cache while the tokens pass */
+
+/* V = the 8 floats at P, unaligned. A macro: a function returning a 32-byte vector would
+ * trip -Wpsabi in the baseline build, which has no 32-byte registers. */
+#define TK_LOAD(v, p) memcpy(&(v), (p), sizeof(tk_v8))
+
+static inline float tk_combine(const tk_v8 *v) {
+    const float *a = (const float *)v;
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+static inline void tk_store(float *y, float d, bool acc) { *y = acc ? *y + d : d; }
+
+/* One output: the canonical dot product of X and W. */
+static inline float tk_dot1(int64_t k, const float *x, const float *w) {
+    const int64_t k8 = k & ~(int64_t)7;
+    tk_v8 a = {0}, u, v;
+    for (int64_t i = 0; i < k8; i += 8) {
+        TK_LOAD(u, x + i);
+        TK_LOAD(v, w + i);
+        a += u * v;
+    }
+    for (int64_t i = k8; i < k; i++) a[i - k8] += x[i] * w[i];
+    return tk_combine(&a);
+}
+
+/* 4 tokens x 4 rows, written out so that the 16 accumulators live in registers. */
+static inline void tk_dot4x4(int64_t k, const float *x, size_t ldx, const float *w, size_t ldw, float *y, size_t ldy,
+                             bool acc) {
+    const int64_t k8 = k & ~(int64_t)7;
+    const float *x0 = x, *x1 = x + ldx, *x2 = x + 2 * ldx, *x3 = x + 3 * ldx;
+    const float *w0 = w, *w1 = w + ldw, *w2 = w + 2 * ldw, *w3 = w + 3 * ldw;
+    tk_v8 a00 = {0}, a01 = {0}, a02 = {0}, a03 = {0}, a10 = {0}, a11 = {0}, a12 = {0}, a13 = {0};
+    tk_v8 a20 = {0}, a21 = {0}, a22 = {0}, a23 = {0}, a30 = {0}, a31 = {0}, a32 = {0}, a33 = {0};
+    for (int64_t i = 0; i < k8; i += 8) {
+        tk_v8 u0, u1, u2, u3, v;
+        TK_LOAD(u0, x0 + i), TK_LOAD(u1, x1 + i), TK_LOAD(u2, x2 + i), TK_LOAD(u3, x3 + i);
+        TK_LOAD(v, w0 + i);
+        a00 += u0 * v, a10 += u1 * v, a20 += u2 * v, a30 += u3 * v;
+        TK_LOAD(v, w1 + i);
+        a01 += u0 * v, a11 += u1 * v, a21 += u2 * v, a31 += u3 * v;
+        TK_LOAD(v, w2 + i);
+        a02 += u0 * v, a12 += u1 * v, a22 += u2 * v, a32 += u3 * v;
+        TK_LOAD(v, w3 + i);
+        a03 += u0 * v, a13 += u1 * v, a23 += u2 * v, a33 += u3 * v;
+    }
+    tk_v8 a[4][4] = {{a00, a01, a02, a03}, {a10, a11, a12, a13}, {a20, a21, a22, a23}, {a30, a31, a32, a33}};
+    for (int64_t i = k8; i < k; i++)
+        for (int t = 0; t < 4; t++)
+            for (int r = 0; r < 4; r++) a[t][r][i - k8] += x[t * ldx + i] * w[r * ldw + i];
+    for (int t = 0; t < 4; t++)
+        for (int r = 0; r < 4; r++) tk_store(y + t * ldy + r, tk_combine(&a[t][r]), acc);
+}
+
+void TK_NAME(int64_t k, const float *x, size_t ldx, int n_tok, const float *w, size_t ldw, long n_rows, float *y,
+             size_t ldy, bool acc) {
+    for (long j0 = 0; j0 < n_rows; j0 += TK_ROW_BLOCK) {
+        const long j1 = n_rows - j0 < TK_ROW_BLOCK ? n_rows : j0 + TK_ROW_BLOCK;
+        const long j4 = j0 + (j1 - j0) / 4 * 4;
+        int t = 0;
+        for (; t + 4 <= n_tok; t += 4) {
+            for (long j = j0; j < j4; j += 4)
+                tk_dot4x4(k, x + t * ldx, ldx, w + j * ldw, ldw, y + t * ldy + j, ldy, acc);
+            for (long j = j4; j < j1; j++)
+                for (int u = t; u < t + 4; u++) tk_store(y + u * ldy + j, tk_dot1(k, x + u * ldx, w + j * ldw), acc);
+        }
+        for (; t < n_tok; t++)
+            for (long j = j0; j < j1; j++) tk_store(y + t * ldy + j, tk_dot1(k, x + t * ldx, w + j * ldw), acc);
+    }
+}
