@@ -21,6 +21,7 @@
 #include "../src/runtime/threadpool.h"
 #include "../src/train/graph.h"
 #include "../src/train/tkernels.h"
+#include "../src/train/train.h"
 #include "../src/util/error.h"
 #include "model_fixture.h"
 #include "test.h"
@@ -326,3 +327,272 @@ static void forward_agrees_real(const char *name) {
 
 TEST(train_forward_matches_inference_smollm2) { forward_agrees_real("smollm2"); }
 TEST(train_forward_matches_inference_gemma3) { forward_agrees_real("gemma3"); }
+
+/* ---------------- data ---------------- */
+
+/* JSONL lines: string values joined by newlines (keys, numbers, literals left out), escapes
+ * and surrogate pairs decoded; malformed lines refused with the position. */
+TEST(train_json_text) {
+    static const char line[] =
+        "{\"q\": \"two\\nlines\", \"n\": [1, -2.5e3, true, null, \"x\\\"y\\\\\"], \"o\": {\"k\": \"\\u00e9\\ud83d\\ude00\\t\"}}";
+    char *text;
+    size_t len;
+    CHECKF(lmz_train_json_text(line, strlen(line), &text, &len) == 0, "%s", lmz_last_error());
+    static const char want[] = "two\nlines\nx\"y\\\n\xc3\xa9\xf0\x9f\x98\x80\t";
+    bool same = len == strlen(want) && !memcmp(text, want, len);
+    free(text);
+    CHECK(same);
+    static const char *const bad[] = {"{\"a\": \"open", "{\"a\" 1}", "[1, 2", "\"x\" y", "{\"a\": \"\\q\"}", "nope"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECKF(lmz_train_json_text(bad[i], strlen(bad[i]), &text, &len) != 0, "accepted %s", bad[i]);
+        CHECK(strstr(lmz_last_error(), "at byte"));
+    }
+}
+
+/* Text is cut into sequences of at most SEQ tokens, each after the start token; a JSONL file
+ * gives one document per non-blank line; an error names the file and line. */
+TEST(train_data_files) {
+    lmz_tokenizer *tok = tiny_tokenizer();
+    if (!tok) return;
+    char txt[4200], jsonl[4200], bad[4200];
+    CHECK(tmp_path("data.txt", txt) && tmp_path("data.jsonl", jsonl) && tmp_path("bad.jsonl", bad));
+    FILE *f = fopen(txt, "wb");
+    CHECK(f && fputs(sample_text, f) >= 0 && fclose(f) == 0);
+    f = fopen(jsonl, "wb");
+    CHECK(f && fputs("{\"text\": \"one\"}\n\n  \n{\"a\": \"two\", \"b\": \"three\"}\n", f) >= 0 && fclose(f) == 0);
+    f = fopen(bad, "wb");
+    CHECK(f && fputs("{\"text\": \"one\"}\n{\"text\": oops}\n", f) >= 0 && fclose(f) == 0);
+
+    lmz_train_data d;
+    CHECK(lmz_train_data_init(&d, tok, 8) == 0);
+    int32_t *ids;
+    size_t n;
+    CHECK(lmz_tokenize(tok, sample_text, strlen(sample_text), false, false, &ids, &n) == 0);
+    bool ok = lmz_train_data_add_file(&d, tok, txt) == 0 && d.n_seqs == (n + 7) / 8 && d.n_docs == 1;
+    for (size_t i = 0; ok && i < d.n_seqs; i++) {
+        size_t len = d.off[i + 1] - d.off[i] - 1;
+        ok = d.tokens[d.off[i]] == lmz_start_token(tok) && len == (i + 1 < d.n_seqs ? 8 : n - 8 * i) &&
+             !memcmp(d.tokens + d.off[i] + 1, ids + 8 * i, len * sizeof(int32_t));
+    }
+    free(ids);
+    size_t before = d.n_seqs;
+    ok = ok && lmz_train_data_add_file(&d, tok, jsonl) == 0 && d.n_docs == 3 && d.n_seqs == before + 2;
+    bool refused = lmz_train_data_add_file(&d, tok, bad) != 0;
+    lmz_train_data_free(&d);
+    CHECK(ok);
+    CHECK(refused);
+    printf("    %s\n", lmz_last_error());
+    CHECK(strstr(lmz_last_error(), "bad.jsonl:2:"));
+}
+
+/* ---------------- training runs ---------------- */
+
+static const char repeated_unit[] = "The cat sat on the mat, and the dog lay by the door. ";
+
+/* The tiny model's tokens of REPEATED_UNIT x 24 as one document, cut into sequences of SEQ. */
+static bool repeated_data(lmz_train_data *d, int seq) {
+    lmz_tokenizer *tok = tiny_tokenizer();
+    if (!tok) return false;
+    char text[24 * sizeof repeated_unit];
+    text[0] = 0;
+    for (int i = 0; i < 24; i++) strcat(text, repeated_unit);
+    if (lmz_train_data_init(d, tok, seq) == 0 && lmz_train_data_add_text(d, tok, text, strlen(text)) == 0) return true;
+    test_fail(__FILE__, __LINE__, "training data: %s", lmz_last_error());
+    return false;
+}
+
+/* Small runs on the tiny model: rank 8, sequences of 32 tokens, 2 per step. */
+static void small_config(lmz_train_config *c, int64_t steps) {
+    lmz_train_config_default(c);
+    c->rank = 8;
+    c->alpha = 16;
+    c->lr = 1e-2f;
+    c->steps = steps;
+    c->warmup = 3;
+    c->seq = 32;
+    c->batch = 2;
+    c->seed = 1234;
+}
+
+/* The adapter of T as F32 GGUF bytes (malloc'd), or NULL. */
+static uint8_t *adapter_bytes(lmz_trainer *t, size_t *len) {
+    uint8_t *data;
+    return lmz_lora_serialize(lmz_trainer_adapter(t), LMZ_F32, &data, len) == 0 ? data : NULL;
+}
+
+/* Runs T to the end; the last step's loss in *LAST (and the first's in *FIRST) when given. */
+static bool run_to_end(lmz_trainer *t, double *first, double *last, bool print) {
+    lmz_train_stats st;
+    while (lmz_trainer_steps_done(t) < lmz_trainer_config(t)->steps) {
+        if (lmz_trainer_step(t, &st)) {
+            test_fail(__FILE__, __LINE__, "training step: %s", lmz_last_error());
+            return false;
+        }
+        if (first && st.step == 1) *first = st.loss;
+        if (print && (st.step % 5 == 0 || st.step == 1))
+            printf("    step %3lld  loss %.4f  lr %.2e  |g| %.3f\n", (long long)st.step, st.loss, (double)st.lr,
+                   st.grad_norm);
+    }
+    if (last) *last = st.loss;
+    return true;
+}
+
+/* Training on a short repeated text lowers the loss substantially within a few dozen steps
+ * (by a third: the tiny model's small random embeddings bound how peaked its predictions
+ * can get),
+ * and the saved adapter, loaded as any adapter, lowers the inference engine's code length of
+ * that text; the training forward agrees with inference on the trained adapter too. */
+TEST(train_reduces_loss_and_adapter_helps_inference) {
+    lmz_model *m = tiny_model();
+    lmz_train_data d;
+    if (!m || !repeated_data(&d, 32)) return;
+    lmz_train_config c;
+    small_config(&c, 40);
+    lmz_trainer *t = lmz_trainer_create(m, &c, &d, 2);
+    double first = 0, last = 0;
+    char path[4200];
+    bool ok = t && run_to_end(t, &first, &last, true) && tmp_path("trained.gguf", path) &&
+              lmz_lora_save(lmz_trainer_adapter(t), path, LMZ_F32) == 0;
+    lmz_trainer_free(t);
+    lmz_lora *l = ok ? lmz_lora_load(path, m) : NULL;
+    const int32_t *seq = d.tokens + d.off[1];
+    const int n = (int)(d.off[2] - d.off[1] - 1);
+    double base = l ? inference_loss(m, NULL, seq, n) : NAN, adapted = l ? inference_loss(m, l, seq, n) : NAN;
+    printf("    loss %.3f -> %.3f nats/token in 40 steps; inference on a training sequence: %.3f bits/token without "
+           "the adapter, %.3f with\n", first, last, base / log(2.0), adapted / log(2.0));
+    lmz_pool *pool = l ? lmz_pool_create(2) : NULL;
+    lmz_train_graph *g = pool ? lmz_train_graph_create(m, l, n, pool) : NULL;
+    double train_loss = NAN;
+    if (g && lmz_train_graph_run(g, seq, n, 0, NULL, &train_loss) == 0) train_loss /= n;
+    lmz_train_graph_free(g);
+    lmz_pool_free(pool);
+    lmz_lora_free(l);
+    lmz_train_data_free(&d);
+    CHECKF(ok && l, "%s", lmz_last_error());
+    CHECKF(last < 0.75 * first, "loss %.3f -> %.3f", first, last);
+    CHECKF(adapted < 0.75 * base, "inference: %.3f -> %.3f nats/token", base, adapted);
+    CHECKF(fabs(train_loss - adapted) < 0.01 * adapted, "training forward %.5f vs inference %.5f", train_loss, adapted);
+}
+
+/* Same seed, same data: the same adapter bytes, on 1, 2 or 3 threads. */
+TEST(train_deterministic) {
+    lmz_model *m = tiny_model();
+    lmz_train_data d;
+    if (!m || !repeated_data(&d, 32)) return;
+    lmz_train_config c;
+    small_config(&c, 6);
+    c.accum = 2;
+    c.weight_decay = 0.01f;
+    uint8_t *bytes[3] = {NULL, NULL, NULL};
+    size_t len[3] = {0, 0, 0};
+    for (int threads = 1; threads <= 3; threads++) {
+        lmz_trainer *t = lmz_trainer_create(m, &c, &d, threads);
+        if (t && run_to_end(t, NULL, NULL, false)) bytes[threads - 1] = adapter_bytes(t, &len[threads - 1]);
+        lmz_trainer_free(t);
+    }
+    bool same = bytes[0] && bytes[1] && bytes[2] && len[0] == len[1] && len[0] == len[2] &&
+                !memcmp(bytes[0], bytes[1], len[0]) && !memcmp(bytes[0], bytes[2], len[0]);
+    /* A different seed gives a different adapter. */
+    c.seed++;
+    lmz_trainer *t = lmz_trainer_create(m, &c, &d, 2);
+    size_t other_len = 0;
+    uint8_t *other = t && run_to_end(t, NULL, NULL, false) ? adapter_bytes(t, &other_len) : NULL;
+    bool differs = other && bytes[0] && (other_len != len[0] || memcmp(other, bytes[0], len[0]));
+    lmz_trainer_free(t);
+    for (int i = 0; i < 3; i++) free(bytes[i]);
+    free(other);
+    lmz_train_data_free(&d);
+    CHECK(same);
+    CHECK(differs);
+}
+
+/* Stopping after 4 steps, saving a checkpoint and resuming from it (on another thread
+ * count) ends with the same adapter and the same checkpoint bytes as 9 steps in one go, the
+ * data order crossing epochs on the way; resuming with other data, or from a damaged or
+ * foreign file, is refused. */
+TEST(train_checkpoint_resume) {
+    lmz_model *m = tiny_model();
+    lmz_train_data d, other;
+    if (!m || !repeated_data(&d, 32)) return;
+    if (lmz_train_data_init(&other, tiny_tokenizer(), 32) ||
+        lmz_train_data_add_text(&other, tiny_tokenizer(), sample_text, strlen(sample_text))) {
+        lmz_train_data_free(&d);
+        lmz_train_data_free(&other);
+        CHECKF(0, "%s", lmz_last_error());
+    }
+    lmz_train_config c;
+    small_config(&c, 9);
+    c.batch = 3; /* 27 sequences over 24 in the data: a second epoch */
+    char whole[4200], part[4200], resumed[4200], damaged[4200];
+    bool ok = tmp_path("whole.ckpt", whole) && tmp_path("part.ckpt", part) && tmp_path("resumed.ckpt", resumed) &&
+              tmp_path("damaged.ckpt", damaged);
+    lmz_trainer *a = ok ? lmz_trainer_create(m, &c, &d, 2) : NULL;
+    ok = a && run_to_end(a, NULL, NULL, false) && lmz_trainer_save_checkpoint(a, whole) == 0;
+    lmz_trainer *b = ok ? lmz_trainer_create(m, &c, &d, 1) : NULL;
+    for (int i = 0; b && ok && i < 4; i++) ok = lmz_trainer_step(b, NULL) == 0;
+    ok = ok && b && lmz_trainer_save_checkpoint(b, part) == 0;
+    lmz_trainer_free(b);
+    lmz_trainer *r = ok ? lmz_trainer_resume(m, part, &d, 3) : NULL;
+    ok = ok && r && lmz_trainer_steps_done(r) == 4 && run_to_end(r, NULL, NULL, false) &&
+         lmz_trainer_save_checkpoint(r, resumed) == 0;
+    size_t la = 0, lr = 0, lw = 0, lz = 0;
+    uint8_t *ba = a ? adapter_bytes(a, &la) : NULL, *br = r ? adapter_bytes(r, &lr) : NULL;
+    char *cw = ok ? test_read_file(whole, &lw) : NULL, *cz = ok ? test_read_file(resumed, &lz) : NULL;
+    bool same_adapter = ba && br && la == lr && !memcmp(ba, br, la);
+    bool same_checkpoint = cw && cz && lw == lz && !memcmp(cw, cz, lw);
+    lmz_trainer_free(a);
+    lmz_trainer_free(r);
+    free(ba);
+    free(br);
+    if (ok) printf("    checkpoint of %zu bytes after 9 steps\n", lw);
+
+    /* refusals */
+    lmz_trainer *x = ok ? lmz_trainer_resume(m, part, &other, 2) : NULL;
+    bool refused_data = ok && !x && strstr(lmz_last_error(), "other training data");
+    if (refused_data) printf("    %s\n", lmz_last_error());
+    lmz_trainer_free(x);
+    FILE *f = cw ? fopen(damaged, "wb") : NULL;
+    if (f) {
+        cw[lw / 2] ^= 1;
+        fwrite(cw, 1, lw, f);
+        fclose(f);
+    }
+    x = f ? lmz_trainer_resume(m, damaged, &d, 2) : NULL;
+    bool refused_damage = f && !x && strstr(lmz_last_error(), "damaged");
+    if (refused_damage) printf("    %s\n", lmz_last_error());
+    lmz_trainer_free(x);
+    x = ok ? lmz_trainer_resume(m, tiny_model_path(), &d, 2) : NULL;
+    bool refused_foreign = ok && !x && strstr(lmz_last_error(), "not an lmz training checkpoint");
+    lmz_trainer_free(x);
+    free(cw);
+    free(cz);
+    lmz_train_data_free(&d);
+    lmz_train_data_free(&other);
+    CHECKF(ok, "%s", lmz_last_error());
+    CHECK(same_adapter);
+    CHECK(same_checkpoint);
+    CHECK(refused_data);
+    CHECK(refused_damage);
+    CHECK(refused_foreign);
+}
+
+/* The schedule: linear warm-up to the peak, cosine to 0 at the end. */
+TEST(train_lr_schedule) {
+    lmz_train_config c;
+    lmz_train_config_default(&c);
+    c.lr = 1e-3f;
+    c.steps = 110;
+    c.warmup = 10;
+    CHECK(fabsf(lmz_train_lr(&c, 0) - 1e-4f) < 1e-9f);
+    CHECK(fabsf(lmz_train_lr(&c, 9) - 1e-3f) < 1e-9f);
+    CHECK(fabsf(lmz_train_lr(&c, 10) - 1e-3f) < 1e-9f);
+    CHECK(fabsf(lmz_train_lr(&c, 60) - 5e-4f) < 1e-8f);
+    CHECK(lmz_train_lr(&c, 109) > 0 && lmz_train_lr(&c, 109) < 1e-6f);
+    unsigned targets;
+    char list[64];
+    CHECK(lmz_train_parse_targets("v,q,down", &targets) == 0);
+    lmz_train_format_targets(targets, list, sizeof list);
+    CHECK(!strcmp(list, "q,v,down"));
+    CHECK(lmz_train_parse_targets("q,,k", &targets) != 0 && lmz_train_parse_targets("gate,mlp", &targets) != 0);
+    CHECK(strstr(lmz_last_error(), "'mlp'"));
+}
