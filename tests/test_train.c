@@ -2,16 +2,21 @@
  *
  * The f32 kernel against the canonical dot product; the gradient check (analytic dA/dB
  * against central finite differences, every parameter of a small model, for each
- * architecture); gradients independent of the thread count; the training forward against
- * the inference engine's cross-entropy on real models, with and without an adapter. */
+ * architecture); the training forward against the inference engine's cross-entropy, with
+ * and without an adapter; JSONL and text data; training runs on the tiny model: the loss
+ * falls and the saved adapter helps inference, the same adapter bytes for any thread count,
+ * checkpoint/resume equal to an uninterrupted run, refusals; and `lmz train` (./lmz, built
+ * by `make` before `make test`, as in test_lora.c). */
 #include <ftw.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "../src/codec/symbols.h"
 #include "../src/kernels/quant.h"
@@ -595,4 +600,98 @@ TEST(train_lr_schedule) {
     CHECK(!strcmp(list, "q,v,down"));
     CHECK(lmz_train_parse_targets("q,,k", &targets) != 0 && lmz_train_parse_targets("gate,mlp", &targets) != 0);
     CHECK(strstr(lmz_last_error(), "'mlp'"));
+}
+
+/* ---------------- the command line ---------------- */
+
+static char cli_err[16384];
+
+/* Runs `./lmz ARGS` (printf-style), standard error into cli_err. The exit status, or -1. */
+static int run_lmz(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run_lmz(const char *fmt, ...) {
+    char args[8192], cmd[16384], err_path[4200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    if (!tmp_path("stderr", err_path)) return -1;
+    snprintf(cmd, sizeof cmd, "./lmz %s </dev/null 2>%s", args, err_path);
+    int status = system(cmd);
+    size_t len;
+    char *err = test_read_file(err_path, &len);
+    snprintf(cli_err, sizeof cli_err, "%s", err ? err : "");
+    free(err);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static bool same_file(const char *a, const char *b) {
+    size_t la, lb;
+    char *x = test_read_file(a, &la), *y = test_read_file(b, &lb);
+    bool same = x && y && la == lb && !memcmp(x, y, la);
+    free(x);
+    free(y);
+    return same;
+}
+
+/* lmz train: progress lines, the adapter independent of -T, --resume from a checkpoint made
+ * midway by the library continuing to the uninterrupted run's bytes, refusals. */
+TEST(train_cli) {
+    struct stat st;
+    if (stat("./lmz", &st) != 0) {
+        test_fail(__FILE__, __LINE__, "./lmz is missing: run `make` in the repository root before the tests");
+        return;
+    }
+    lmz_model *m = tiny_model();
+    lmz_tokenizer *tok = tiny_tokenizer();
+    char in[4200], a1[4200], a3[4200], ar[4200], ck[4200], bad[4200];
+    CHECK(m && tok && tmp_path("cli.txt", in) && tmp_path("a1.gguf", a1) && tmp_path("a3.gguf", a3) &&
+          tmp_path("ar.gguf", ar) && tmp_path("cli.ckpt", ck) && tmp_path("cli-bad.jsonl", bad));
+    FILE *f = fopen(in, "wb");
+    for (int i = 0; f && i < 6; i++) fputs(repeated_unit, f);
+    CHECK(f && fputs(sample_text, f) >= 0 && fclose(f) == 0);
+    f = fopen(bad, "wb");
+    CHECK(f && fputs("{\"a\": \"fine\"}\n[1, 2\n", f) >= 0 && fclose(f) == 0);
+    const char *model = tiny_model_path();
+    const char *opts = "--steps 6 --seq 16 --batch 2 --rank 4 --alpha 8 --lr 1e-2 --warmup 2 --seed 9";
+
+    int rc = run_lmz("train -m %s --data %s -o %s %s -T 1", model, in, a1, opts);
+    CHECKF(rc == 0, "exit %d: %s", rc, cli_err);
+    printf("%s", strstr(cli_err, "step 6/6") ? strstr(cli_err, "step 6/6") : cli_err);
+    CHECK(strstr(cli_err, "step 1/6  loss ") && strstr(cli_err, "bits/token") && strstr(cli_err, "tokens/s") &&
+          strstr(cli_err, "wrote"));
+    rc = run_lmz("train -m %s --data %s -o %s %s -T 3 -q", model, in, a3, opts);
+    CHECKF(rc == 0, "exit %d: %s", rc, cli_err);
+    CHECK(same_file(a1, a3));
+    lmz_lora *l = lmz_lora_load(a1, m);
+    CHECKF(l && l->n_weights == 7 * m->n_layer && l->max_rank == 4 && l->alpha == 8.0f, "%s", lmz_last_error());
+    lmz_lora_free(l);
+
+    /* 3 steps by the library (as the command line sets the run up), then the rest by --resume */
+    lmz_train_config c;
+    lmz_train_config_default(&c);
+    c.steps = 6, c.seq = 16, c.batch = 2, c.rank = 4, c.alpha = 8, c.lr = 1e-2f, c.warmup = 2, c.seed = 9;
+    lmz_train_data d;
+    CHECK(lmz_train_data_init(&d, tok, 16) == 0);
+    lmz_trainer *t = lmz_train_data_add_file(&d, tok, in) == 0 ? lmz_trainer_create(m, &c, &d, 2) : NULL;
+    bool ok = t;
+    for (int i = 0; ok && i < 3; i++) ok = lmz_trainer_step(t, NULL) == 0;
+    ok = ok && lmz_trainer_save_checkpoint(t, ck) == 0;
+    lmz_trainer_free(t);
+    lmz_train_data_free(&d);
+    CHECKF(ok, "%s", lmz_last_error());
+    rc = run_lmz("train -m %s --data %s -o %s --resume %s -T 2", model, in, ar, ck);
+    CHECKF(rc == 0 && strstr(cli_err, "resumed    at step 3 of 6") && !strstr(cli_err, "step 3/6"), "exit %d: %s",
+           rc, cli_err);
+    CHECK(same_file(a1, ar));
+
+    rc = run_lmz("train -m %s --data %s -o %s --resume %s --lr 1e-3", model, in, ar, ck);
+    printf("    exit %d: %s", rc, cli_err);
+    CHECK(rc == 1 && strstr(cli_err, "--lr cannot change"));
+    rc = run_lmz("train -m %s --data %s -o %s", model, bad, ar);
+    printf("    exit %d: %s", rc, cli_err);
+    CHECK(rc == 1 && strstr(cli_err, "cli-bad.jsonl:2:"));
+    rc = run_lmz("train -m %s -o %s", model, ar);
+    CHECK(rc == 2 && strstr(cli_err, "needs --data FILE"));
+    rc = run_lmz("train -m %s --data %s -o %s --targets q,x", model, in, ar);
+    CHECK(rc == 2 && strstr(cli_err, "unknown projection 'x'"));
 }

@@ -50,5 +50,6 @@ int cmd_perplexity(int argc, char **argv);
 int cmd_speed(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_compress(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 
 #endif

@@ -25,6 +25,10 @@ static const char usage[] =
     "  lmz generate [--chat] [FILE|--text T|--prompts FILE]\n"
     "                                  continue a prompt or answer it (greedy or seeded sampling)\n"
     "\n"
+    "training:\n"
+    "  lmz train -m MODEL --data FILE -o ADAPTER.gguf\n"
+    "                                  train a LoRA adapter on text or JSONL (see lmz train -h)\n"
+    "\n"
     "common options:\n"
     "  -m MODEL      GGUF file, or a fetched model's name (smollm2, gemma3, qwen25coder,\n"
     "                qwen25coder05b); default: SmolLM2-135M-Instruct, fetched by `make`;\n"
@@ -52,5 +56,6 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "perplexity")) return cmd_perplexity(argc, argv);
     if (!strcmp(cmd, "speed")) return cmd_speed(argc, argv);
     if (!strcmp(cmd, "generate")) return cmd_generate(argc, argv);
+    if (!strcmp(cmd, "train")) return cmd_train(argc, argv);
     return cmd_compress(argc, argv);
 }

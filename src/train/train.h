@@ -93,6 +93,9 @@ lmz_trainer *lmz_trainer_create(const lmz_model *m, const lmz_train_config *cfg,
  * sequences) and model M (the checkpoint's: same file contents). NULL + lmz_fail. */
 lmz_trainer *lmz_trainer_resume(const lmz_model *m, const char *path, const lmz_train_data *data, int n_threads);
 void lmz_trainer_free(lmz_trainer *t);
+/* The configuration saved in checkpoint PATH (to cut the data as it was before resuming).
+ * 0, or -1 + lmz_fail. */
+int lmz_train_checkpoint_config(const char *path, lmz_train_config *cfg);
 
 typedef struct {
     int64_t step;        /* steps done, this one included */

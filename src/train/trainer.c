@@ -469,11 +469,13 @@ static uint8_t *read_whole(const char *path, size_t *size) {
     return data;
 }
 
-lmz_trainer *lmz_trainer_resume(const lmz_model *m, const char *path, const lmz_train_data *data, int n_threads) {
+/* Reads checkpoint PATH, checks its magic, checksum and version, and reads it up to and
+ * including the configuration: the file (malloc'd) and a reader at what follows. */
+static uint8_t *open_checkpoint(const char *path, reader *r, const uint8_t **model_sha, const uint8_t **data_sha,
+                                lmz_train_config *cfg) {
     size_t size;
     uint8_t *file = read_whole(path, &size);
     if (!file) return NULL;
-    lmz_trainer *t = NULL;
     uint8_t sha[32];
     if (size < 8 + 4 + 32 || memcmp(file, CHECKPOINT_MAGIC, 8)) {
         lmz_fail("%s is not an lmz training checkpoint", path);
@@ -487,20 +489,37 @@ lmz_trainer *lmz_trainer_resume(const lmz_model *m, const char *path, const lmz_
         lmz_fail("the checkpoint %s is damaged (checksum mismatch)", path);
         goto fail;
     }
-    reader r = {file + 8, size - 8 - 32, false};
-    uint32_t version = get_u32(&r);
+    *r = (reader){file + 8, size - 8 - 32, false};
+    uint32_t version = get_u32(r);
     if (version != CHECKPOINT_VERSION) {
         lmz_fail("the checkpoint %s has version %u; this lmz reads version %d", path, version, CHECKPOINT_VERSION);
         goto fail;
     }
-    const uint8_t *model_sha = take(&r, 32), *data_sha = take(&r, 32);
+    *model_sha = take(r, 32);
+    *data_sha = take(r, 32);
+    get_config(r, cfg);
+    if (!r->short_read) return file;
+    lmz_fail("the checkpoint %s is truncated", path);
+fail:
+    free(file);
+    return NULL;
+}
+
+int lmz_train_checkpoint_config(const char *path, lmz_train_config *cfg) {
+    reader r;
+    const uint8_t *model_sha, *data_sha;
+    uint8_t *file = open_checkpoint(path, &r, &model_sha, &data_sha, cfg);
+    free(file);
+    return file ? 0 : -1;
+}
+
+lmz_trainer *lmz_trainer_resume(const lmz_model *m, const char *path, const lmz_train_data *data, int n_threads) {
+    reader r;
+    const uint8_t *model_sha, *data_sha;
     lmz_train_config cfg;
-    get_config(&r, &cfg);
-    if (r.short_read) {
-        lmz_fail("the checkpoint %s is truncated", path);
-        goto fail;
-    }
-    t = trainer_new(m, &cfg, data);
+    uint8_t *file = open_checkpoint(path, &r, &model_sha, &data_sha, &cfg);
+    if (!file) return NULL;
+    lmz_trainer *t = trainer_new(m, &cfg, data);
     if (!t) goto fail;
     if (memcmp(t->model_sha, model_sha, 32)) {
         lmz_fail("the checkpoint %s was made with another model than %s", path, m->path);
@@ -523,7 +542,16 @@ lmz_trainer *lmz_trainer_resume(const lmz_model *m, const char *path, const lmz_
         goto fail;
     }
     t->lora = lmz_lora_load_buffer(adapter, adapter_size, path, m);
-    if (!t->lora || trainer_attach(t, n_threads)) goto fail;
+    if (!t->lora) goto fail;
+    int per_layer = 0;
+    for (int i = 0; i < LMZ_LORA_N_TARGETS; i++) per_layer += cfg.targets >> i & 1;
+    bool match = t->lora->n_weights == per_layer * m->n_layer;
+    for (int i = 0; match && i < t->lora->n_weights; i++) match = t->lora->weights[i]->rank == cfg.rank;
+    if (!match) {
+        lmz_fail("the checkpoint %s holds an adapter that does not match its configuration", path);
+        goto fail;
+    }
+    if (trainer_attach(t, n_threads)) goto fail;
     uint64_t n = get_u64(&r);
     if (n != t->m1.n || r.left != 8 * n) {
         lmz_fail("the checkpoint %s holds optimizer moments that do not match its adapter", path);
