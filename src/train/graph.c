@@ -16,10 +16,10 @@
  *                                                    dv_p = sum P_p do
  *   SwiGLU h = silu(g) u:  du = dh silu(g), dg = dh u silu'(g), silu' = s (1 + g (1 - s))
  *   LoRA y += s B z, z = A x:  dB += s dy z^T, dz = s B^T dy, dA += dz x^T, dx += A^T dz
- * Attention's backward runs in two passes so that every output has one writer: per query
- * (token, head) the probabilities and dS go to buffers and dq is finished; then per key
- * (position, K/V head) dk and dv are summed over the queries that saw it, in a fixed
- * order. Layer 0's input gradient is not computed: nothing below it is trained. */
+ * Attention runs one query head at a time as products of T x T and T x head_dim matrices
+ * (lmz_tk_nt on transposed operands), the positions a query does not see given probability
+ * 0, so every output has one writer and one order. Layer 0's input gradient is not
+ * computed: nothing below it is trained. */
 #include "graph.h"
 
 #include <math.h>
@@ -70,7 +70,9 @@ struct lmz_train_graph {
     float *wbuf;              /* one dequantized matrix, or a tile of the output head */
     long head_rows;           /* output-head rows per tile */
     float *thr;               /* per thread: ROW_BLOCK rows of max_k floats */
-    float *x, *xn, *dx, *dxn, *dt, *h, *dh, *du, *dq, *dk, *dv, *d_o, *P, *dS, *scores, *logits;
+    float *x, *xn, *dx, *dxn, *dt, *h, *dh, *du, *dq, *dk, *dv, *d_o, *logits;
+    float *P, *dS, *at_tt;    /* one head's attention probabilities, their gradient, a transpose: T x T */
+    float *at_d1, *at_d2;     /* transposed K, V, q or do of one head: head_dim x T */
     float *dz, *dzt;          /* the adapter's dz (T x rank) and its transpose */
     float *lt_x, *lt_w, *lt_y; /* the adapter's transposed operands: max_k x T, max_k x rank twice */
     int logit_rows;           /* positions whose logits are kept at once */
@@ -173,9 +175,10 @@ void lmz_train_graph_free(lmz_train_graph *g) {
         free(g->ropes[i].cos);
         free(g->ropes[i].sin);
     }
-    void *bufs[] = {g->widx, g->ls,  g->arena, g->wbuf, g->thr, g->x,      g->xn,      g->dx,   g->dxn,
-                    g->dt,   g->h,   g->dh,    g->du,   g->dq,  g->dk,     g->dv,      g->d_o,  g->dz,
-                    g->dzt,  g->lt_x, g->lt_w, g->lt_y, g->P,   g->dS,     g->scores,  g->logits, g->tok_loss};
+    void *bufs[] = {g->widx, g->ls,   g->arena, g->wbuf, g->thr,   g->x,     g->xn,    g->dx,     g->dxn,
+                    g->dt,   g->h,    g->dh,    g->du,   g->dq,    g->dk,    g->dv,    g->d_o,    g->dz,
+                    g->dzt,  g->lt_x, g->lt_w,  g->lt_y, g->P,     g->dS,    g->at_tt, g->at_d1,  g->at_d2,
+                    g->logits, g->tok_loss};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     free(g);
 }
@@ -252,14 +255,15 @@ lmz_train_graph *lmz_train_graph_create(const lmz_model *m, const lmz_lora *l, i
     g->x = scratch(T * E), g->xn = scratch(T * maxq), g->dx = scratch(T * E), g->dxn = scratch(T * E);
     g->dt = scratch(T * E), g->h = scratch(T * F), g->dh = scratch(T * F), g->du = scratch(T * F);
     g->dq = scratch(T * QD), g->dk = scratch(T * KD), g->dv = scratch(T * KD), g->d_o = scratch(T * QD);
-    g->dz = scratch(T * R), g->dzt = scratch(T * R), g->P = scratch((size_t)g->H * T * T);
-    g->dS = scratch((size_t)g->H * T * T), g->lt_x = scratch(T * g->max_k), g->lt_w = scratch(R * g->max_k);
-    g->lt_y = scratch(R * g->max_k);
-    g->scores = scratch((size_t)g->n_threads * T);
+    g->dz = scratch(T * R), g->dzt = scratch(T * R), g->lt_x = scratch(T * g->max_k);
+    g->lt_w = scratch(R * g->max_k), g->lt_y = scratch(R * g->max_k);
+    g->P = scratch(T * T), g->dS = scratch(T * T), g->at_tt = scratch(T * T);
+    g->at_d1 = scratch(T * g->D), g->at_d2 = scratch(T * g->D);
     g->logits = scratch((size_t)g->logit_rows * g->V);
     g->tok_loss = lmz_malloc(T * sizeof(double));
     if (!g->wbuf || !g->thr || !g->x || !g->xn || !g->dx || !g->dxn || !g->dt || !g->h || !g->dh || !g->du ||
-        !g->dq || !g->dk || !g->dv || !g->d_o || !g->dz || !g->dzt || !g->lt_x || !g->lt_w || !g->lt_y || !g->P || !g->dS || !g->scores || !g->logits || !g->tok_loss)
+        !g->dq || !g->dk || !g->dv || !g->d_o || !g->dz || !g->dzt || !g->lt_x || !g->lt_w || !g->lt_y || !g->P ||
+        !g->dS || !g->at_tt || !g->at_d1 || !g->at_d2 || !g->logits || !g->tok_loss)
         goto fail;
     return g;
 fail:
@@ -303,7 +307,7 @@ static void dequant(lmz_train_graph *g, const lmz_weight *w, long j0, long n, bo
 
 typedef struct {
     const float *x, *w;
-    size_t ldx, ldy;
+    size_t ldx, ldw, ldy;
     int n_tok;
     int64_t k;
     float *y;
@@ -313,15 +317,22 @@ typedef struct {
 static void mm_worker(void *p, long b, long e, int ith) {
     (void)ith;
     mm_task *t = p;
-    lmz_tk_nt(t->k, t->x, t->ldx, t->n_tok, t->w + (size_t)b * t->k, (size_t)t->k, e - b, t->y + b, t->ldy, t->acc);
+    lmz_tk_nt(t->k, t->x, t->ldx, t->n_tok, t->w + (size_t)b * t->ldw, t->ldw, e - b, t->y + b, t->ldy, t->acc);
 }
 
-/* Y[t][j] (+)= X[t] . W[j] for N_ROWS rows W of K floats (lmz_tk_nt), split by rows. */
-static void mm(lmz_train_graph *g, const float *x, size_t ldx, int n_tok, const float *w, int64_t k, long n_rows,
-               float *y, size_t ldy, bool acc) {
-    mm_task t = {x, w, ldx, ldy, n_tok, k, y, acc};
+/* Y[t][j] (+)= X[t] . W[j] for N_ROWS rows W of K floats LDW apart (lmz_tk_nt), split by
+ * rows. */
+static void mm_ld(lmz_train_graph *g, const float *x, size_t ldx, int n_tok, const float *w, size_t ldw, int64_t k,
+                  long n_rows, float *y, size_t ldy, bool acc) {
+    mm_task t = {x, w, ldx, ldw, ldy, n_tok, k, y, acc};
     long grain = n_rows / (4L * g->n_threads) / 16 * 16;
     lmz_pool_for(g->pool, n_rows, grain < 16 ? 16 : grain, mm_worker, &t);
+}
+
+/* The same with W's rows contiguous. */
+static void mm(lmz_train_graph *g, const float *x, size_t ldx, int n_tok, const float *w, int64_t k, long n_rows,
+               float *y, size_t ldy, bool acc) {
+    mm_ld(g, x, ldx, n_tok, w, (size_t)k, k, n_rows, y, ldy, acc);
 }
 
 /* ---------------- LoRA ---------------- */
@@ -499,9 +510,13 @@ static void act_grad(const lmz_model *m, float x, float *a, float *da) {
 
 /* ---------------- attention ---------------- */
 
+/* One query head at a time as matrix products over all T x T (query, key) pairs, the keys a
+ * query does not see (causal mask, sliding window) given probability 0. */
+
 typedef struct {
     lmz_train_graph *g;
-    const layer_saved *s;
+    float *P;
+    const float *dP;
     bool swa;
     int n_tok;
 } attn_task;
@@ -511,93 +526,83 @@ static int window_start(const lmz_model *m, bool swa, int t) {
     return swa && t - m->n_swa + 1 > 0 ? t - m->n_swa + 1 : 0;
 }
 
-/* w[p] = the attention probability of position p for query head H at T, p in [p0, t]
- * (attention.h's canonical expression, on f32 keys). */
-static int attn_probs(const attn_task *a, int t, int h, float *w) {
-    const lmz_train_graph *g = a->g;
-    const int D = g->D, gk = h / (g->H / g->Hk), p0 = window_start(g->m, a->swa, t);
-    const float *q = a->s->q + ((size_t)t * g->H + h) * D;
-    float mx = -INFINITY;
-    for (int p = p0; p <= t; p++) {
-        w[p] = lmz_vec_dot(q, a->s->k + ((size_t)p * g->Hk + gk) * D, D) * g->m->kq_scale;
-        if (w[p] > mx) mx = w[p];
-    }
-    float inv = 1.0f / lmz_vec_exp_sum(w + p0, t - p0 + 1, mx);
-    for (int p = p0; p <= t; p++) w[p] = w[p] * inv;
-    return p0;
-}
-
-/* o = sum_p P_p v_p for items (token, head) in [b, e). */
-static void attn_fwd_worker(void *p, long b, long e, int ith) {
-    const attn_task *a = p;
-    const lmz_train_graph *g = a->g;
-    const int D = g->D, group = g->H / g->Hk;
-    float *w = g->scores + (size_t)ith * g->max_t;
-    for (long item = b; item < e; item++) {
-        const int t = (int)(item / g->H), h = (int)(item % g->H);
-        const int p0 = attn_probs(a, t, h, w);
-        float *o = a->s->o + ((size_t)t * g->H + h) * D;
-        memset(o, 0, (size_t)D * sizeof(float));
-        for (int q = p0; q <= t; q++) {
-            const float *v = a->s->v + ((size_t)q * g->Hk + h / group) * D;
-            for (int i = 0; i < D; i++) o[i] += w[q] * v[i];
-        }
-    }
-}
-
-/* Per query (token, head) in [b, e): P and dS rows, and dq. */
-static void attn_bwd_query_worker(void *p, long b, long e, int ith) {
+/* Rows [b, e) of P: the dot products q . k become the softmax of kq_scale times them over
+ * the positions the query sees (attention.h's expression), 0 elsewhere. */
+static void softmax_worker(void *p, long b, long e, int ith) {
     (void)ith;
     const attn_task *a = p;
-    const lmz_train_graph *g = a->g;
-    const int D = g->D, group = g->H / g->Hk;
-    const size_t TT = (size_t)a->n_tok * a->n_tok;
-    for (long item = b; item < e; item++) {
-        const int t = (int)(item / g->H), h = (int)(item % g->H), gk = h / group;
-        float *P = g->P + h * TT + (size_t)t * a->n_tok, *dS = g->dS + h * TT + (size_t)t * a->n_tok;
-        const int p0 = attn_probs(a, t, h, P);
-        const float *d_o = g->d_o + ((size_t)t * g->H + h) * D;
-        float dot = 0;
+    const int T = a->n_tok;
+    for (long t = b; t < e; t++) {
+        float *row = a->P + t * T, mx = -INFINITY;
+        const int p0 = window_start(a->g->m, a->swa, (int)t);
         for (int q = p0; q <= t; q++) {
-            dS[q] = lmz_vec_dot(d_o, a->s->v + ((size_t)q * g->Hk + gk) * D, D);
-            dot += P[q] * dS[q];
+            row[q] = row[q] * a->g->m->kq_scale;
+            if (row[q] > mx) mx = row[q];
         }
-        float *dq = g->dq + ((size_t)t * g->H + h) * D;
-        memset(dq, 0, (size_t)D * sizeof(float));
-        for (int q = p0; q <= t; q++) {
-            dS[q] = P[q] * (dS[q] - dot);
-            const float *k = a->s->k + ((size_t)q * g->Hk + gk) * D;
-            for (int i = 0; i < D; i++) dq[i] += dS[q] * k[i];
-        }
-        for (int i = 0; i < D; i++) dq[i] *= g->m->kq_scale;
+        const float inv = 1.0f / lmz_vec_exp_sum(row + p0, t - p0 + 1, mx);
+        for (int q = 0; q < T; q++) row[q] = q >= p0 && q <= t ? row[q] * inv : 0.0f;
     }
 }
 
-/* Per key (position, K/V head) in [b, e): dk and dv summed over the heads of its group,
- * then over the queries that attended to it, in increasing order. */
-static void attn_bwd_key_worker(void *p, long b, long e, int ith) {
+/* Rows [b, e) of dS = P (dP - sum_p P dP) from P and dP (dS may alias dP). */
+static void softmax_grad_worker(void *p, long b, long e, int ith) {
     (void)ith;
     const attn_task *a = p;
-    const lmz_train_graph *g = a->g;
-    const int D = g->D, group = g->H / g->Hk, T = a->n_tok;
-    const size_t TT = (size_t)T * T;
-    for (long item = b; item < e; item++) {
-        const int q = (int)(item / g->Hk), gk = (int)(item % g->Hk);
-        int t_end = T - 1;
-        if (a->swa && q + g->m->n_swa - 1 < t_end) t_end = q + g->m->n_swa - 1;
-        float *dk = g->dk + ((size_t)q * g->Hk + gk) * D, *dv = g->dv + ((size_t)q * g->Hk + gk) * D;
-        memset(dk, 0, (size_t)D * sizeof(float));
-        memset(dv, 0, (size_t)D * sizeof(float));
-        for (int h = gk * group; h < (gk + 1) * group; h++)
-            for (int t = q; t <= t_end; t++) {
-                const float ds = g->dS[h * TT + (size_t)t * T + q], pr = g->P[h * TT + (size_t)t * T + q];
-                const float *qv = a->s->q + ((size_t)t * g->H + h) * D, *d_o = g->d_o + ((size_t)t * g->H + h) * D;
-                for (int i = 0; i < D; i++) {
-                    dk[i] += ds * qv[i];
-                    dv[i] += pr * d_o[i];
-                }
-            }
-        for (int i = 0; i < D; i++) dk[i] *= g->m->kq_scale;
+    const int T = a->n_tok;
+    for (long t = b; t < e; t++) {
+        const float *P = a->P + t * T, *dP = a->dP + t * T;
+        float *dS = a->g->dS + t * T, dot = 0;
+        const int p0 = window_start(a->g->m, a->swa, (int)t);
+        for (int q = p0; q <= t; q++) dot += P[q] * dP[q];
+        for (int q = 0; q < T; q++) dS[q] = q >= p0 && q <= t ? P[q] * (dP[q] - dot) : 0.0f;
+    }
+}
+
+/* g->P = the attention probabilities of query head H (T x T). */
+static void attn_probs(lmz_train_graph *g, const layer_saved *s, bool swa, int T, int h) {
+    const int D = g->D, gk = h / (g->H / g->Hk);
+    mm_ld(g, s->q + h * D, (size_t)g->QD, T, s->k + gk * D, (size_t)g->KD, D, T, g->P, (size_t)T, false);
+    attn_task a = {g, g->P, NULL, swa, T};
+    lmz_pool_for(g->pool, T, 4, softmax_worker, &a);
+}
+
+/* o = P v for every query head. */
+static void attention(lmz_train_graph *g, const layer_saved *s, bool swa, int T) {
+    const int D = g->D, group = g->H / g->Hk;
+    for (int h = 0; h < g->H; h++) {
+        if (h % group == 0) transpose(g, s->v + h / group * D, T, D, (size_t)g->KD, g->at_d1);
+        attn_probs(g, s, swa, T, h);
+        mm(g, g->P, (size_t)T, T, g->at_d1, T, D, s->o + h * D, (size_t)g->QD, false);
+    }
+}
+
+/* From d_o: dq for every query head, dk and dv for every K/V head (summed over the heads of
+ * its group in order). With c = kq_scale: dP = do v^T, dS = P (dP - rowsum(P dP)),
+ * dq = c dS k, dk = c sum_h dS^T q, dv = sum_h P^T do. */
+static void attention_grad(lmz_train_graph *g, const layer_saved *s, bool swa, int T) {
+    const int D = g->D, group = g->H / g->Hk, QD = g->QD, KD = g->KD;
+    const float c = g->m->kq_scale;
+    for (int gk = 0; gk < g->Hk; gk++) {
+        transpose(g, s->k + gk * D, T, D, (size_t)KD, g->at_d1);
+        for (int h = gk * group; h < (gk + 1) * group; h++) {
+            attn_probs(g, s, swa, T, h);
+            mm_ld(g, g->d_o + h * D, (size_t)QD, T, s->v + gk * D, (size_t)KD, D, T, g->dS, (size_t)T, false);
+            attn_task a = {g, g->P, g->dS, swa, T};
+            lmz_pool_for(g->pool, T, 4, softmax_grad_worker, &a);
+            float *dq = g->dq + h * D;
+            mm(g, g->dS, (size_t)T, T, g->at_d1, T, D, dq, (size_t)QD, false);
+            for (int t = 0; t < T; t++)
+                for (int i = 0; i < D; i++) dq[(size_t)t * QD + i] *= c;
+            const bool acc = h > gk * group;
+            transpose(g, g->dS, T, T, (size_t)T, g->at_tt);
+            transpose(g, s->q + h * D, T, D, (size_t)QD, g->at_d2);
+            mm(g, g->at_tt, (size_t)T, T, g->at_d2, T, D, g->dk + gk * D, (size_t)KD, acc);
+            transpose(g, g->P, T, T, (size_t)T, g->at_tt);
+            transpose(g, g->d_o + h * D, T, D, (size_t)QD, g->at_d2);
+            mm(g, g->at_tt, (size_t)T, T, g->at_d2, T, D, g->dv + gk * D, (size_t)KD, acc);
+        }
+        for (int t = 0; t < T; t++)
+            for (int i = 0; i < D; i++) g->dk[(size_t)t * KD + gk * D + i] *= c;
     }
 }
 
@@ -631,8 +636,7 @@ static void attention_fwd(lmz_train_graph *g, int il, int T) {
             rope_fwd(m, s->rope, kh, t);
         }
     }
-    attn_task at = {g, s, L->is_swa, T};
-    lmz_pool_for(g->pool, (long)T * H, 1, attn_fwd_worker, &at);
+    attention(g, s, L->is_swa, T);
     float *out = s->attn_out ? s->attn_out : g->dt;
     proj_fwd(g, &L->wo, adapter_of(g, il, LMZ_LORA_ATTN_OUT), s->o, T, out, s->zt[LMZ_LORA_ATTN_OUT]);
     for (int t = 0; t < T; t++) {
@@ -713,9 +717,7 @@ static void attention_bwd(lmz_train_graph *g, int il, int T) {
         d_ao = g->dt;
     }
     proj_bwd(g, il, LMZ_LORA_ATTN_OUT, s->o, s->zt[LMZ_LORA_ATTN_OUT], d_ao, T, g->d_o, false);
-    attn_task at = {g, s, L->is_swa, T};
-    lmz_pool_for(g->pool, (long)T * H, 1, attn_bwd_query_worker, &at);
-    lmz_pool_for(g->pool, (long)T * Hk, 1, attn_bwd_key_worker, &at);
+    attention_grad(g, s, L->is_swa, T);
     for (int t = 0; t < T; t++) {
         for (int h = 0; h < H; h++) {
             float *dq = g->dq + ((size_t)t * H + h) * D;

@@ -52,10 +52,11 @@ typedef struct lmz_train_graph lmz_train_graph;
 
 /* A graph for sequences of up to MAX_TOKENS positions of model M with adapter L (read in
  * place at every run, so updates to its weights apply to the next run), on POOL. Memory:
- * the activations kept for the backward pass (about (6 E + 4 Q + 2 F) floats per position
- * and layer, E the embedding, Q the attention width, F the feed-forward width; ~180 MB for
- * SmolLM2 at 256 positions), the attention weights of one layer (2 x heads x MAX_TOKENS^2
- * floats) and logits for up to 64 MB. NULL + lmz_fail on failure. */
+ * the activations kept for the backward pass (2 (E + Q + K + F) floats per position and
+ * layer, E the embedding, Q and K the query and key widths, F the feed-forward width, plus
+ * E + Q + K for gemma3's extra norms: ~180 MB for SmolLM2 at 256 positions), one head's
+ * attention weights (3 x MAX_TOKENS^2 floats) and logits for up to 64 MB. NULL + lmz_fail
+ * on failure. */
 lmz_train_graph *lmz_train_graph_create(const lmz_model *m, const lmz_lora *l, int max_tokens, lmz_pool *pool);
 void lmz_train_graph_free(lmz_train_graph *g);
 
