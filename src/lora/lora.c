@@ -111,7 +111,9 @@ static lmz_lora_weight *add_checked(lmz_lora *l, const char *label, const char *
         lmz_fail("%s: adapter for %s has rank %d", label, name, rank);
         return NULL;
     }
-    lmz_lora_weight **at = slot == SLOT_TOKEN_EMBD ? &l->token_embd : slot == SLOT_OUTPUT ? &l->output : &l->layer[slot];
+    lmz_lora_weight **at = slot == SLOT_TOKEN_EMBD ? &l->token_embd
+                           : slot == SLOT_OUTPUT   ? &l->output
+                                                   : &l->layer[slot];
     if (*at) {
         lmz_fail("%s: %s is adapted twice", label, name);
         return NULL;
@@ -170,7 +172,10 @@ static void project_a(void *p, long b, long e, int ith) {
     }
 }
 
-/* y[t][j] = y[t][j] + scale * (b_j . z_t) for output rows j in [r0, r1), every token. */
+/* y[t][j] = y[t][j] + scale * (b_j . z_t) for output rows j in [r0, r1), every token. These
+ * dot products are as short as the rank and there are n_out of them per token, so they use
+ * the inline scalar form of the canonical dot (the same bits as lmz_vec_dot) rather than a
+ * dispatched call each. */
 static void project_b(void *p, long r0, long r1, int ith) {
     (void)ith;
     const apply_task *t = p;
@@ -178,7 +183,7 @@ static void project_b(void *p, long r0, long r1, int ith) {
     for (int tok = 0; tok < t->n_tok; tok++) {
         const float *z = t->z + (size_t)tok * w->rank;
         float *y = t->y + (size_t)tok * t->ldy;
-        for (long j = r0; j < r1; j++) y[j] = y[j] + w->scale * lmz_vec_dot(w->b + j * w->rank, z, w->rank);
+        for (long j = r0; j < r1; j++) y[j] = y[j] + w->scale * lmz_dot_canon_scalar(w->b + j * w->rank, z, w->rank);
     }
 }
 
@@ -192,7 +197,8 @@ void lmz_lora_apply(const lmz_lora_weight *w, const float *x, int n_tok, float *
 
 void lmz_lora_apply_embedding(const lmz_lora_weight *w, int32_t token, float *x) {
     const float *a_row = w->a + (size_t)token * w->rank;
-    for (int64_t i = 0; i < w->n_in; i++) x[i] = x[i] + w->scale * lmz_vec_dot(w->b + i * w->rank, a_row, w->rank);
+    for (int64_t i = 0; i < w->n_in; i++)
+        x[i] = x[i] + w->scale * lmz_dot_canon_scalar(w->b + i * w->rank, a_row, w->rank);
 }
 
 /* ---------------- loading ---------------- */

@@ -96,10 +96,11 @@ int lmz_lora_serialize(const lmz_lora *l, uint32_t type, uint8_t **data, size_t 
 int lmz_lora_save(lmz_lora *l, const char *path, uint32_t type);
 
 /* The adapter's term for N_TOK input rows (x rows W->n_in apart, y rows LDY apart, y holding
- * W x on entry): z_t = A x_t, then y[t][j] = y[t][j] + scale * (b_j . z_t), each a canonical
- * f32 dot product (lmz_vec_dot) in that fixed order, as llama.cpp adds scale * B (A x) to
- * W x. Z is scratch for n_tok * W->rank floats. POOL (NULL: this thread) splits the work by
- * outputs, so the bits depend neither on the thread count nor on which tokens share a call. */
+ * W x on entry): z_t = A x_t, then y[t][j] = y[t][j] + scale * (b_j . z_t), each dot product
+ * the canonical f32 one (the bits of lmz_vec_dot), in that fixed order, as llama.cpp adds
+ * scale * B (A x) to W x. Z is scratch for n_tok * W->rank floats. POOL (NULL: this thread)
+ * splits the work by outputs, so the bits depend neither on the thread count nor on which
+ * tokens share a call. */
 void lmz_lora_apply(const lmz_lora_weight *w, const float *x, int n_tok, float *y, int64_t ldy, float *z,
                     lmz_pool *pool);
 /* token_embd's term for TOKEN, added to its looked-up embedding X (n_embd values):

@@ -88,7 +88,8 @@ static void tensors_of(const lmz_lora_weight *w, tensor_out t[2]) {
 }
 
 int lmz_lora_serialize(const lmz_lora *l, uint32_t type, uint8_t **data, size_t *size) {
-    if (type != LMZ_F32 && type != LMZ_F16) return lmz_fail("adapters are written as F32 or F16, not %s", lmz_type_name(type));
+    if (type != LMZ_F32 && type != LMZ_F16)
+        return lmz_fail("adapters are written as F32 or F16, not %s", lmz_type_name(type));
     const size_t elem = type == LMZ_F32 ? 4 : 2;
     out_buf b = {0};
     put(&b, "GGUF", 4);
