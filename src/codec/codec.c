@@ -6,6 +6,7 @@
 #include "codec.h"
 
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,7 +106,7 @@ typedef struct {
     const float *logits;     /* this step's rows */
     int *row_of;             /* per chunk: first logits row of this step, or -1 */
     int *rows;               /* per chunk: rows this step */
-    int failed;
+    atomic_int failed;       /* set by any worker */
 } group;
 
 static int group_alloc(group *g, const lmz_codec *c, int n, int threads) {
@@ -139,11 +140,11 @@ static void group_free(group *g) {
 /* ---------------- coding ---------------- */
 
 /* Codes, for every chunk this worker owns, the symbols predicted by this step's rows. */
-static void encode_worker(void *p, int ith, int nth) {
+static void encode_worker(void *p, long begin, long end, int ith) {
     group *g = p;
     const int V = g->c->model->n_vocab;
     uint32_t *freq = g->freq + (size_t)ith * V;
-    for (int k = ith; k < g->n; k += nth) {
+    for (long k = begin; k < end; k++) {
         for (int r = 0; r < g->rows[k]; r++) {
             const float *logits = g->logits + (size_t)(g->row_of[k] + r) * V;
             int32_t sym = g->syms[k][g->done[k]];
@@ -245,7 +246,7 @@ static int code_group(const lmz_codec *c, lmz_ctx *ctx, int32_t **syms, const si
             goto done;
         }
         g.logits = logits;
-        lmz_pool_run(lmz_ctx_pool(ctx), encode_worker, &g);
+        lmz_pool_for(lmz_ctx_pool(ctx), n, 1, encode_worker, &g);
         if (g.failed) {
             free(next);
             goto done;
@@ -271,11 +272,11 @@ done:
 /* ---------------- decoding ---------------- */
 
 /* Decodes one symbol for every chunk this worker owns that has a row this step. */
-static void decode_worker(void *p, int ith, int nth) {
+static void decode_worker(void *p, long begin, long end, int ith) {
     group *g = p;
     const int V = g->c->model->n_vocab;
     uint32_t *freq = g->freq + (size_t)ith * V;
-    for (int k = ith; k < g->n; k += nth) {
+    for (long k = begin; k < end; k++) {
         if (!g->rows[k]) continue;
         const float *logits = g->logits + (size_t)g->row_of[k] * V;
         if (lmz_freq_build(logits, V, freq)) {
@@ -317,7 +318,7 @@ static int decode_group(const lmz_codec *c, lmz_ctx *ctx, const lmz_archive_chun
         lmz_batch batch = {b.n, b.tok, b.pos, b.seq, b.want};
         if (lmz_decode(ctx, &batch, logits)) goto done;
         g.logits = logits;
-        lmz_pool_run(lmz_ctx_pool(ctx), decode_worker, &g);
+        lmz_pool_for(lmz_ctx_pool(ctx), n, 1, decode_worker, &g);
         if (g.failed) goto done;
         b.n = 0;
         for (int k = 0; k < n; k++) {

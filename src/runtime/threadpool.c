@@ -1,13 +1,24 @@
-/* threadpool.c — workers spin briefly on a generation counter (a decode step issues a
- * few hundred small parallel loops, so sleeping between them would cost more than the
- * work), then fall back to a condition variable when idle. With more threads than CPUs
- * nobody spins: a spinning thread would take the CPU from the one it waits for. */
+/* threadpool.c — a persistent pool running parallel loops (lmz_pool_for).
+ *
+ * A loop's items are claimed in chunks from one 64-bit counter that also carries the
+ * loop's generation, and the caller waits only for the items to be done, never for the
+ * workers to check in: a worker the OS has descheduled (another process on a busy
+ * machine) just claims nothing, and the caller, which also claims chunks, finishes the
+ * loop without it. The loop's description (function, context, sizes) lives in the pool
+ * and is read by workers under a sequence lock, so a worker waking late can never run a
+ * chunk of one loop with another loop's function: its claim names the generation.
+ *
+ * Idle workers spin briefly (a decode step issues a few hundred small loops, so sleeping
+ * between them would cost more than the work), then sleep on a condition variable. With
+ * more threads than CPUs nobody spins: a spinning thread would take the CPU from the one
+ * it waits for. */
 #include "threadpool.h"
 
 #include <pthread.h>
 #include <sched.h>
-#include <stdbool.h>
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -15,17 +26,31 @@
 
 #define SPIN_ITERATIONS 20000
 
+typedef struct {
+    lmz_range_fn fn;
+    void *ctx;
+    long n, grain;
+    uint32_t generation;
+} loop_desc;
+
 struct lmz_pool {
     int n;
     pthread_t *threads;
     pthread_mutex_t mutex;
     pthread_cond_t wake;
-    atomic_uint generation;     /* bumped once per lmz_pool_run */
-    atomic_int pending;         /* workers still running the current task */
+    atomic_int sleepers;
     atomic_bool stop;
     int spin_limit;             /* busy-wait iterations before sleeping or yielding */
-    lmz_task_fn fn;
-    void *ctx;
+    uint32_t generation;        /* the caller's count of loops (never 0 once started) */
+    /* The current loop, written only by the caller while no chunk of the previous loop is
+     * outstanding, between the two increments of `seq` (odd while being written). */
+    atomic_uint seq;
+    _Atomic(lmz_range_fn) fn;
+    _Atomic(void *) ctx;
+    atomic_long n_items, grain;
+    atomic_uint loop_generation;
+    atomic_uint_fast64_t claim; /* generation << 32 | the next unclaimed item */
+    atomic_long done;           /* items of the current loop finished */
 };
 
 typedef struct {
@@ -39,29 +64,64 @@ static inline void cpu_relax(void) {
 #endif
 }
 
+static inline uint32_t claim_generation(uint64_t c) { return (uint32_t)(c >> 32); }
+
+/* A consistent copy of the current loop's description; false while it is being written. */
+static bool read_loop(lmz_pool *pool, loop_desc *d) {
+    unsigned s1 = atomic_load_explicit(&pool->seq, memory_order_acquire);
+    if (s1 & 1) return false;
+    d->fn = atomic_load_explicit(&pool->fn, memory_order_relaxed);
+    d->ctx = atomic_load_explicit(&pool->ctx, memory_order_relaxed);
+    d->n = atomic_load_explicit(&pool->n_items, memory_order_relaxed);
+    d->grain = atomic_load_explicit(&pool->grain, memory_order_relaxed);
+    d->generation = atomic_load_explicit(&pool->loop_generation, memory_order_relaxed);
+    atomic_thread_fence(memory_order_acquire);
+    return atomic_load_explicit(&pool->seq, memory_order_relaxed) == s1;
+}
+
+/* Claims and runs chunks of loop D until none is left (or a newer loop has started). */
+static void run_chunks(lmz_pool *pool, const loop_desc *d, int ith) {
+    uint64_t c = atomic_load_explicit(&pool->claim, memory_order_acquire);
+    for (;;) {
+        long next = (long)(c & 0xffffffffu);
+        if (claim_generation(c) != d->generation || next >= d->n) return;
+        long end = next + d->grain < d->n ? next + d->grain : d->n;
+        uint64_t want = ((uint64_t)d->generation << 32) | (uint64_t)end;
+        if (!atomic_compare_exchange_weak_explicit(&pool->claim, &c, want, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue; /* c now holds the current value */
+        d->fn(d->ctx, next, end, ith);
+        atomic_fetch_add_explicit(&pool->done, end - next, memory_order_release);
+        c = atomic_load_explicit(&pool->claim, memory_order_acquire);
+    }
+}
+
 static void *worker_main(void *p) {
     worker_arg *arg = p;
     lmz_pool *pool = arg->pool;
     int index = arg->index;
     free(arg);
-    unsigned seen = 0;
+    uint32_t seen = 0;
     for (;;) {
         int spins = 0;
-        while (atomic_load_explicit(&pool->generation, memory_order_acquire) == seen &&
+        while (claim_generation(atomic_load_explicit(&pool->claim, memory_order_acquire)) == seen &&
                !atomic_load(&pool->stop)) {
             if (++spins < pool->spin_limit) {
                 cpu_relax();
                 continue;
             }
             pthread_mutex_lock(&pool->mutex);
-            while (atomic_load(&pool->generation) == seen && !atomic_load(&pool->stop))
+            atomic_fetch_add(&pool->sleepers, 1);
+            while (claim_generation(atomic_load(&pool->claim)) == seen && !atomic_load(&pool->stop))
                 pthread_cond_wait(&pool->wake, &pool->mutex);
+            atomic_fetch_sub(&pool->sleepers, 1);
             pthread_mutex_unlock(&pool->mutex);
         }
         if (atomic_load(&pool->stop)) return NULL;
-        seen = atomic_load_explicit(&pool->generation, memory_order_acquire);
-        pool->fn(pool->ctx, index, pool->n);
-        atomic_fetch_sub_explicit(&pool->pending, 1, memory_order_acq_rel);
+        loop_desc d;
+        if (!read_loop(pool, &d)) continue; /* being written: look again */
+        seen = d.generation;
+        run_chunks(pool, &d, index);
     }
 }
 
@@ -107,43 +167,6 @@ void lmz_pool_free(lmz_pool *pool) {
 
 int lmz_pool_size(const lmz_pool *pool) { return pool ? pool->n : 1; }
 
-void lmz_pool_run(lmz_pool *pool, lmz_task_fn fn, void *ctx) {
-    if (!pool || pool->n == 1) {
-        fn(ctx, 0, 1);
-        return;
-    }
-    pool->fn = fn;
-    pool->ctx = ctx;
-    atomic_store(&pool->pending, pool->n - 1);
-    pthread_mutex_lock(&pool->mutex);
-    atomic_fetch_add_explicit(&pool->generation, 1, memory_order_release);
-    pthread_cond_broadcast(&pool->wake);
-    pthread_mutex_unlock(&pool->mutex);
-    fn(ctx, 0, pool->n);
-    /* Spin, then yield: with more threads than cores the stragglers need our core. */
-    for (int spins = 0; atomic_load_explicit(&pool->pending, memory_order_acquire) > 0; spins++) {
-        if (spins < pool->spin_limit) cpu_relax();
-        else sched_yield();
-    }
-}
-
-typedef struct {
-    lmz_range_fn fn;
-    void *ctx;
-    long n, grain;
-    atomic_long next;
-} range_task;
-
-static void range_worker(void *p, int ith, int nth) {
-    (void)nth;
-    range_task *t = p;
-    for (;;) {
-        long b = atomic_fetch_add_explicit(&t->next, t->grain, memory_order_relaxed);
-        if (b >= t->n) return;
-        t->fn(t->ctx, b, b + t->grain < t->n ? b + t->grain : t->n, ith);
-    }
-}
-
 void lmz_pool_for(lmz_pool *pool, long n, long grain, lmz_range_fn fn, void *ctx) {
     if (n <= 0) return;
     if (grain < 1) grain = 1;
@@ -151,16 +174,29 @@ void lmz_pool_for(lmz_pool *pool, long n, long grain, lmz_range_fn fn, void *ctx
         fn(ctx, 0, n, 0);
         return;
     }
-    range_task t = {fn, ctx, n, grain, 0};
-    lmz_pool_run(pool, range_worker, &t);
-}
-
-void lmz_split_range(long n, long grain, int ith, int nth, long *begin, long *end) {
-    if (grain < 1) grain = 1;
-    long units = (n + grain - 1) / grain;
-    long per = units / nth, extra = units % nth;
-    long first = ith * per + (ith < extra ? ith : extra);
-    long count = per + (ith < extra ? 1 : 0);
-    *begin = first * grain < n ? first * grain : n;
-    *end = (first + count) * grain < n ? (first + count) * grain : n;
+    if (++pool->generation == 0) pool->generation = 1; /* 0 is what workers start from */
+    const loop_desc d = {fn, ctx, n, grain, pool->generation};
+    /* Publish the description (sequence lock), then open the claims. */
+    unsigned s = atomic_load_explicit(&pool->seq, memory_order_relaxed);
+    atomic_store_explicit(&pool->seq, s + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&pool->fn, fn, memory_order_relaxed);
+    atomic_store_explicit(&pool->ctx, ctx, memory_order_relaxed);
+    atomic_store_explicit(&pool->n_items, n, memory_order_relaxed);
+    atomic_store_explicit(&pool->grain, grain, memory_order_relaxed);
+    atomic_store_explicit(&pool->loop_generation, d.generation, memory_order_relaxed);
+    atomic_store_explicit(&pool->seq, s + 2, memory_order_release);
+    atomic_store_explicit(&pool->done, 0, memory_order_relaxed);
+    atomic_store(&pool->claim, (uint64_t)d.generation << 32);
+    if (atomic_load(&pool->sleepers) > 0) {
+        pthread_mutex_lock(&pool->mutex);
+        pthread_cond_broadcast(&pool->wake);
+        pthread_mutex_unlock(&pool->mutex);
+    }
+    run_chunks(pool, &d, 0);
+    /* Only chunks that workers claimed and are still running are left. */
+    for (int spins = 0; atomic_load_explicit(&pool->done, memory_order_acquire) < n; spins++) {
+        if (spins < SPIN_ITERATIONS) cpu_relax();
+        else sched_yield();
+    }
 }
