@@ -78,7 +78,6 @@ struct lmz_train_graph {
     int logit_rows;           /* positions whose logits are kept at once */
     double *tok_loss;         /* per position */
     const int32_t *tokens;
-    int n_tok;
     float weight;
     lmz_train_vec *grads;
 };
@@ -823,7 +822,6 @@ int lmz_train_graph_run(lmz_train_graph *g, const int32_t *tokens, int n, float 
     if (grads && grads->n_weights != g->l->n_weights)
         return lmz_fail("the gradient vector does not match the adapter being trained");
     g->tokens = tokens;
-    g->n_tok = n;
     g->weight = weight;
     g->grads = grads;
     for (int t = 0; t < n; t++) {
