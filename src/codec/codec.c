@@ -21,6 +21,10 @@
 #include "symbols.h"
 
 #define LOGITS_BUDGET_BYTES (24u << 20) /* logits of one batch, at most (peak RSS target) */
+/* Chunks per batch: each holds a KV cache (~23 MB per 1,000 tokens for SmolLM2), so the
+ * group is bounded by the peak-RSS target (model + 150 MiB), not scaled with -T: threads
+ * share out each batch's rows instead (measured: 6 chunks at -T 2 gave 309 MiB). */
+#define DEFAULT_GROUP 4
 #define RAW_ESCAPE_SHARE 0.25           /* more escaped bytes than this: store without coding */
 #define RAW_BYTE_ENTROPY 7.2            /* order-0 bits/byte above which a chunk is stored uncoded */
 
@@ -36,7 +40,7 @@ int lmz_codec_init(lmz_codec *c, const lmz_model *model, const lmz_tokenizer *to
     c->threads = threads > 0 ? threads : 1;
     c->chunk_bytes = chunk_bytes > 0 ? chunk_bytes : LMZ_DEFAULT_CHUNK_BYTES;
     c->chunk_tokens = chunk_tokens > 0 ? chunk_tokens : LMZ_DEFAULT_CHUNK_TOKENS;
-    c->group = group > 0 ? group : 2 * c->threads + 2;
+    c->group = group > 0 ? group : DEFAULT_GROUP;
     if (context && context_len) {
         size_t n;
         if (lmz_tokenize(tok, (const char *)context, context_len, false, false, &c->context, &n)) return -1;
