@@ -311,7 +311,8 @@ int cmd_train(int argc, char **argv) {
                 (double)c->clip, (double)c->weight_decay, (unsigned long long)c->seed, o.threads,
                 o.resume ? ", resumed" : "");
         if (o.resume)
-            fprintf(stderr, "resumed    at step %lld of %lld\n", (long long)lmz_trainer_steps_done(t), (long long)c->steps);
+            fprintf(stderr, "resumed    at step %lld of %lld\n", (long long)lmz_trainer_steps_done(t),
+                    (long long)c->steps);
     }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

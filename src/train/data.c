@@ -120,7 +120,10 @@ static bool json_hex4(json *j, uint32_t *v) {
     *v = 0;
     for (int i = 0; i < 4; i++) {
         char c = *j->p++;
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
         if (d < 0) return false;
         *v = *v << 4 | (uint32_t)d;
     }

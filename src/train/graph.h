@@ -55,8 +55,10 @@ typedef struct lmz_train_graph lmz_train_graph;
  * the activations kept for the backward pass (2 (E + Q + K + F) floats per position and
  * layer, E the embedding, Q and K the query and key widths, F the feed-forward width, plus
  * E + Q + K for gemma3's extra norms: ~180 MB for SmolLM2 at 256 positions), one head's
- * attention weights (3 x MAX_TOKENS^2 floats) and logits for up to 64 MB. NULL + lmz_fail
- * on failure. */
+ * attention weights (3 x MAX_TOKENS^2 floats) and logits for up to 256 MB (the positions
+ * whose logits fit are computed together, the head dequantized twice for each such group:
+ * all 256 positions of a Gemma 3 sequence, 262,144 logits each, fit). NULL + lmz_fail on
+ * failure. */
 lmz_train_graph *lmz_train_graph_create(const lmz_model *m, const lmz_lora *l, int max_tokens, lmz_pool *pool);
 void lmz_train_graph_free(lmz_train_graph *g);
 

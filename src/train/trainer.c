@@ -68,7 +68,8 @@ int lmz_train_config_check(const lmz_train_config *c) {
     if (!(c->eps > 0)) return lmz_fail("AdamW's epsilon must be positive, not %g", (double)c->eps);
     if (!(c->weight_decay >= 0) || !isfinite(c->weight_decay))
         return lmz_fail("weight decay must be 0 or more, not %g", (double)c->weight_decay);
-    if (!(c->clip >= 0) || !isfinite(c->clip)) return lmz_fail("the clipping norm must be 0 or more, not %g", (double)c->clip);
+    if (!(c->clip >= 0) || !isfinite(c->clip))
+        return lmz_fail("the clipping norm must be 0 or more, not %g", (double)c->clip);
     if (c->steps < 1 || c->steps > (1ll << 40)) return lmz_fail("the run needs at least one step");
     if (c->warmup < 0) return lmz_fail("warm-up steps cannot be negative");
     if (c->seq < 1 || c->seq > 65535) return lmz_fail("sequence length %d is out of range (1..65535)", c->seq);
@@ -96,7 +97,8 @@ void lmz_train_format_targets(unsigned targets, char *out, size_t size) {
     size_t n = 0;
     out[0] = 0;
     for (int t = 0; t < LMZ_LORA_N_TARGETS; t++)
-        if (targets >> t & 1 && n < size) n += (size_t)snprintf(out + n, size - n, "%s%s", n ? "," : "", target_short[t]);
+        if (targets >> t & 1 && n < size)
+            n += (size_t)snprintf(out + n, size - n, "%s%s", n ? "," : "", target_short[t]);
 }
 
 float lmz_train_lr(const lmz_train_config *c, int64_t step) {
@@ -222,7 +224,8 @@ lmz_trainer *lmz_trainer_create(const lmz_model *m, const lmz_train_config *cfg,
             lmz_lora_weight *w = lmz_lora_add(t->lora, name, cfg->rank);
             if (!w) goto fail;
             const float bound = 1.0f / sqrtf((float)w->n_in);
-            for (int64_t i = 0; i < (int64_t)w->rank * w->n_in; i++) w->a[i] = bound * (2.0f * rng_unit(&t->rng) - 1.0f);
+            for (int64_t i = 0; i < (int64_t)w->rank * w->n_in; i++)
+                w->a[i] = bound * (2.0f * rng_unit(&t->rng) - 1.0f);
         }
     if (trainer_attach(t, n_threads)) goto fail;
     shuffle(t);
