@@ -66,8 +66,18 @@ static inline __m512i dot16(const __m512i wq[4], const int8_t *q) {
 /* Reading 16 rows block by block is 16 interleaved streams, more than the hardware
  * prefetcher follows; so while one group is computed, the next group's bytes (contiguous)
  * are prefetched a few lines per block. Prefetches past the tensor's end are harmless. */
-static inline void prefetch_next_group(const uint8_t *next, size_t first_line, size_t lines) {
-    for (size_t i = 0; i < lines; i++) _mm_prefetch((const char *)(next + 64 * (first_line + i)), _MM_HINT_T0);
+
+/* Cache lines of the next 16-row group to prefetch per block, so that the whole group is
+ * requested over the NB blocks of the current one. */
+static inline size_t prefetch_lines_per_block(size_t row_bytes, int64_t nb) {
+    const size_t group_lines = (16 * row_bytes + 63) / 64;
+    return (group_lines + (size_t)nb - 1) / (size_t)nb;
+}
+
+/* While block B of the group at W is computed, its share of the next group's lines. */
+static inline void prefetch_next_group(const uint8_t *w, size_t row_bytes, int64_t b, size_t lines) {
+    const uint8_t *next = w + 16 * row_bytes;
+    for (size_t i = 0; i < lines; i++) _mm_prefetch((const char *)(next + 64 * ((size_t)b * lines + i)), _MM_HINT_T0);
 }
 
 static inline void store_tile(const __m512 *acc, int nt, float *out, size_t os) {
@@ -138,13 +148,13 @@ static inline void dot16_block32(enum block32 kind, int64_t k, const uint8_t *w,
     const size_t bb = block32_bytes(kind);
     const int32_t offset = block32_offset(kind);
     const int64_t nb = k / 32;
-    const size_t group_lines = (16 * row_bytes + 63) / 64, lines_per_block = (group_lines + nb - 1) / nb;
+    const size_t lines_per_block = prefetch_lines_per_block(row_bytes, nb);
     __m512 acc[TOKEN_TILE];
     for (int t0 = 0; t0 < n; t0 += TOKEN_TILE) {
         const int nt = n - t0 < TOKEN_TILE ? n - t0 : TOKEN_TILE;
         for (int t = 0; t < nt; t++) acc[t] = _mm512_setzero_ps();
         for (int64_t b = 0; b < nb; b++) {
-            prefetch_next_group(w + 16 * row_bytes, (size_t)b * lines_per_block, lines_per_block);
+            prefetch_next_group(w, row_bytes, b, lines_per_block);
             __m512i wq[8], head = block32_weights(kind, w + b * bb, row_bytes, wq);
             const __m512 dw = fp16_low(head);
             const __m512 mw = kind == BLOCK_Q4_1 ? fp16_high(head) : _mm512_setzero_ps();
@@ -186,7 +196,7 @@ void lmz_dot16_q4_k_avx512(int64_t k, const void *wp, size_t row_bytes, const ui
                            float *out, size_t os) {
     const uint8_t *w = wp;
     const int64_t nb = k / 256;
-    const size_t group_lines = (16 * row_bytes + 63) / 64, lines_per_block = (group_lines + nb - 1) / nb;
+    const size_t lines_per_block = prefetch_lines_per_block(row_bytes, nb);
     const __m512i six = _mm512_set1_epi32(63), four = _mm512_set1_epi32(15),
                   two = _mm512_set1_epi32(3);
     __m512 acc[TOKEN_TILE];
@@ -195,7 +205,7 @@ void lmz_dot16_q4_k_avx512(int64_t k, const void *wp, size_t row_bytes, const ui
         const int nt = n - t0 < TOKEN_TILE ? n - t0 : TOKEN_TILE;
         for (int t = 0; t < nt; t++) acc[t] = _mm512_setzero_ps();
         for (int64_t b = 0; b < nb; b++) {
-            prefetch_next_group(w + 16 * row_bytes, (size_t)b * lines_per_block, lines_per_block);
+            prefetch_next_group(w, row_bytes, b, lines_per_block);
             const uint8_t *blk = w + b * 144;
             __m512i hdr[4];
             load_rows(blk, row_bytes, hdr);
@@ -254,7 +264,7 @@ void lmz_dot16_q6_k_avx512(int64_t k, const void *wp, size_t row_bytes, const ui
                            float *out, size_t os) {
     const uint8_t *w = wp;
     const int64_t nb = k / 256;
-    const size_t group_lines = (16 * row_bytes + 63) / 64, lines_per_block = (group_lines + nb - 1) / nb;
+    const size_t lines_per_block = prefetch_lines_per_block(row_bytes, nb);
     const __m512i low4 = _mm512_set1_epi8(0x0f), two = _mm512_set1_epi8(3);
     __m512 acc[TOKEN_TILE];
     __m512i isum[TOKEN_TILE];
@@ -262,7 +272,7 @@ void lmz_dot16_q6_k_avx512(int64_t k, const void *wp, size_t row_bytes, const ui
         const int nt = n - t0 < TOKEN_TILE ? n - t0 : TOKEN_TILE;
         for (int t = 0; t < nt; t++) acc[t] = _mm512_setzero_ps();
         for (int64_t b = 0; b < nb; b++) {
-            prefetch_next_group(w + 16 * row_bytes, (size_t)b * lines_per_block, lines_per_block);
+            prefetch_next_group(w, row_bytes, b, lines_per_block);
             const uint8_t *blk = w + b * 210;
             __m512i v[4], sc[16], scpair[8];
             load_rows(blk + 194, row_bytes, v);
