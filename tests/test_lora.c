@@ -7,7 +7,9 @@
  * adapter and do not with B = 0; the determinism contract with an adapter (threads x
  * batchings x ISA, as test_determinism.c); every architecture lmz runs; and the compressor:
  * round trip with an adapter and refusal without it or with another one, in the library and
- * through ./lmz (built by `make` before `make test`, as in test_corruption.c).
+ * through ./lmz (built by `make` before `make test`, as in test_corruption.c); and the
+ * automatic choice among a folder's adapters (--lora-dir), which must pick the candidate
+ * that codes the input's beginning smallest, record it, and find it again to decompress.
  *
  * Adapters are random: the tests check that lmz computes an adapter's term exactly and
  * deterministically, not that it helps. */
@@ -23,6 +25,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "../src/codec/adapter_choice.h"
 #include "../src/codec/codec.h"
 #include "../src/coder/bytebuf.h"
 #include "../src/kernels/quant.h"
@@ -795,4 +798,158 @@ TEST(lora_cli) {
     CHECK_LMZ_FAILS("cannot open the adapter", "-q -m %s --lora %s/none.gguf -c %s", model, d, in);
     CHECK_LMZ_FAILS("not a LoRA adapter", "-q -m %s --lora %s -c %s", model, model, in);
     CHECK_LMZ_FAILS("needs a value", "-q -m %s %s --lora", model, in);
+}
+
+/* ---------------- --lora-dir: the automatic choice ---------------- */
+
+static void count_skipped(void *ctx, const char *path, const char *why) {
+    printf("    skipped %s: %s\n", strrchr(path, '/') + 1, why);
+    ++*(int *)ctx;
+}
+
+static bool write_text(const char *path, const char *text, size_t len) {
+    FILE *f = fopen(path, "wb");
+    bool ok = f && fwrite(text, 1, len, f) == len;
+    if (f && fclose(f) != 0) ok = false;
+    return ok;
+}
+
+/* The candidates are the folder's adapters for the model (other files skipped, in name
+ * order); the choice is the candidate with the fewest ideal bits on the sample, each score
+ * exactly what compressing the sample with that candidate gives; the codec is left with
+ * the winner; the lookup by fingerprint loads the one file that has it. */
+TEST(lora_dir_choice_is_the_smallest_candidate) {
+    lmz_model *m = tiny_model();
+    if (!m || !tmp()) return;
+    char dir[4200], path[4200], bogus[4300];
+    CHECK(tmp_path("choice", dir) && mkdir(dir, 0700) == 0);
+    lmz_lora *a = random_adapter(m, 41, 4, 8.0f, 0.1f), *b = random_adapter(m, 43, 4, 8.0f, 0.4f);
+    bool ok = a && b && save_tmp(a, "choice/b_small.gguf", LMZ_F32, path) &&
+              save_tmp(b, "choice/a_large.gguf", LMZ_F32, path);
+    snprintf(bogus, sizeof bogus, "%s/c_not_an_adapter.gguf", dir);
+    ok = ok && write_text(bogus, "GGUF but not really", 19);
+    snprintf(bogus, sizeof bogus, "%s/notes.txt", dir);
+    ok = ok && write_text(bogus, "not a .gguf: not even looked at", 31);
+    CHECK(ok);
+    lmz_adapter_set s;
+    int skipped = 0;
+    CHECKF(lmz_adapter_set_load(&s, dir, m, NULL, count_skipped, &skipped) == 0, "%s", lmz_last_error());
+    CHECK(s.n == 2 && skipped == 1);
+    if (s.n != 2) goto done;
+    CHECK(strstr(s.paths[0], "a_large.gguf") && strstr(s.paths[1], "b_small.gguf"));
+    CHECK(!memcmp(s.adapters[0]->sha256, b->sha256, 32) && !memcmp(s.adapters[1]->sha256, a->sha256, 32));
+
+    lmz_codec c;
+    if (!tiny_codec(&c, NULL)) goto done;
+    const uint8_t *sample = (const uint8_t *)sample_text;
+    size_t len = strlen(sample_text);
+    double bits[3], own[3];
+    int chosen = -2;
+    CHECKF(lmz_adapter_choose(&c, &s, sample, len, &chosen, bits) == 0, "%s", lmz_last_error());
+    int argmin = 0;
+    for (int i = 0; i < 3; i++) {
+        lmz_codec_stats st;
+        mem_reader r = {sample, len, 0};
+        lmz_bytebuf sink = {0};
+        CHECK(lmz_codec_set_lora(&c, i ? s.adapters[i - 1] : NULL) == 0 &&
+              lmz_compress(&c, mem_read, &r, sink_append, &sink, &st, NULL, NULL) == 0);
+        lmz_bytebuf_free(&sink);
+        own[i] = st.ideal_bits;
+        if (own[i] < own[argmin]) argmin = i;
+        printf("    candidate %d: %.2f bits (choice's score %.2f)\n", i - 1, own[i], bits[i]);
+        CHECK(own[i] == bits[i]);
+    }
+    CHECK(own[0] != own[1] && own[0] != own[2] && own[1] != own[2]); /* a choice that means something */
+    CHECKF(chosen == argmin - 1, "chose %d, the smallest is %d", chosen, argmin - 1);
+    lmz_codec_free(&c);
+    /* the codec keeps the winner */
+    if (!tiny_codec(&c, NULL)) goto done;
+    CHECK(lmz_adapter_choose(&c, &s, sample, len, &chosen, NULL) == 0 &&
+          c.lora == (chosen < 0 ? NULL : s.adapters[chosen]));
+    lmz_codec_free(&c);
+    lmz_adapter_set_free(&s);
+
+    /* lookup by an archive's fingerprint */
+    CHECK(lmz_adapter_set_load(&s, dir, m, a->sha256, NULL, NULL) == 0 && s.n == 1 &&
+          !memcmp(s.adapters[0]->sha256, a->sha256, 32));
+    lmz_adapter_set_free(&s);
+    uint8_t unknown[32] = {1, 2, 3, 4, 5, 6, 7, 8};
+    CHECK(lmz_adapter_set_load(&s, dir, m, unknown, NULL, NULL) != 0 &&
+          strstr(lmz_last_error(), "needs adapter sha256 0102030405060708"));
+    printf("    unknown fingerprint: %s\n", lmz_last_error());
+    CHECK(lmz_adapter_set_load(&s, "/nonexistent/lmz-adapters", m, NULL, NULL, NULL) != 0 &&
+          strstr(lmz_last_error(), "cannot read the adapter folder"));
+    CHECK(tmp_path("empty", path) && mkdir(path, 0700) == 0);
+    CHECK(lmz_adapter_set_load(&s, path, m, NULL, NULL, NULL) != 0 && strstr(lmz_last_error(), "no LoRA adapter"));
+done:
+    lmz_lora_free(a);
+    lmz_lora_free(b);
+}
+
+/* Through ./lmz: an adapter trained on the text (by `lmz train`) beside a random one is
+ * chosen, recorded, independent of -T, found again by -d and -t in the folder, and refused
+ * where the folder lacks it; an archive made without an adapter needs none. */
+TEST(lora_dir_cli) {
+    struct stat st;
+    if (stat("./lmz", &st) != 0) {
+        test_fail(__FILE__, __LINE__, "./lmz is missing: run `make` in the repository root before the tests");
+        return;
+    }
+    lmz_model *m = tiny_model();
+    if (!m || !tmp()) return;
+    const char *model = tiny_model_path(), *d = tmp_dir;
+    char text[8 * sizeof sample_text], in[4200], dir[4200], other[4200], trained[4300], path[4200];
+    text[0] = 0;
+    for (int i = 0; i < 8; i++) strcat(text, sample_text);
+    lmz_lora *r = random_adapter(m, 47, 4, 8.0f, 0.1f);
+    bool ok = r && tmp_path("cli_in.txt", in) && write_text(in, text, strlen(text)) && tmp_path("cli_dir", dir) &&
+              mkdir(dir, 0700) == 0 && tmp_path("cli_other", other) && mkdir(other, 0700) == 0 &&
+              save_tmp(r, "cli_dir/random.gguf", LMZ_F32, path) && save_tmp(r, "cli_other/random.gguf", LMZ_F32, path);
+    lmz_lora_free(r);
+    CHECK(ok);
+    if (!ok) return;
+    snprintf(trained, sizeof trained, "%s/trained.gguf", dir);
+    CHECK_LMZ_OK("train -q -m %s --data %s -o %s --steps 30 --rank 8 --alpha 16 --lr 1e-2 --seq 32 --batch 2", model, in,
+                 trained);
+    size_t len;
+    uint8_t digest[32];
+    char *bytes = test_read_file(trained, &len), want[17];
+    CHECK(bytes);
+    if (!bytes) return;
+    lmz_sha256 h;
+    lmz_sha256_init(&h);
+    lmz_sha256_update(&h, bytes, len);
+    lmz_sha256_final(&h, digest);
+    free(bytes);
+    fp_hex(digest, want);
+
+    CHECK_LMZ_OK("-v -m %s --lora-dir %s -c %s > %s/auto.lmz", model, dir, in, d);
+    printf("    %s", cli_err);
+    CHECKF(strstr(cli_err, "adapter ") && strstr(cli_err, "trained.gguf, scored on the first 2048 bytes"),
+           "the trained adapter should be chosen: %s", cli_err);
+    char archive[4300], copy[4300], out[4300];
+    snprintf(archive, sizeof archive, "%s/auto.lmz", d);
+    bytes = test_read_file(archive, &len);
+    lmz_archive_params p;
+    CHECK(bytes && lmz_archive_read_header(&p, (const uint8_t *)bytes, len) == 0 &&
+          (p.flags & LMZ_ARCHIVE_HAS_ADAPTER) && !memcmp(p.adapter_fp, digest, LMZ_ARCHIVE_FP_BYTES));
+    free(bytes);
+    CHECK_LMZ_OK("-q -T 3 -m %s --lora-dir %s -c %s > %s/auto3.lmz", model, dir, in, d);
+    snprintf(copy, sizeof copy, "%s/auto3.lmz", d);
+    CHECK(same_file(archive, copy));
+    CHECK_LMZ_OK("-q -m %s --lora %s -c %s > %s/explicit.lmz", model, trained, in, d);
+    snprintf(copy, sizeof copy, "%s/explicit.lmz", d);
+    CHECK(same_file(archive, copy)); /* the choice codes exactly as --lora with the chosen file */
+
+    CHECK_LMZ_OK("-q -d -m %s --lora-dir %s -c %s > %s/auto.out", model, dir, archive, d);
+    snprintf(out, sizeof out, "%s/auto.out", d);
+    CHECK(same_file(in, out));
+    CHECK_LMZ_OK("-q -t -m %s --lora %s %s", model, trained, archive);
+    CHECK_LMZ_FAILS(want, "-q -t -m %s --lora-dir %s %s", model, other, archive);
+    CHECK_LMZ_FAILS("--lora FILE", "-q -t -m %s %s", model, archive);
+    CHECK_LMZ_OK("-q -m %s -c %s > %s/plain.lmz", model, in, d);
+    CHECK_LMZ_OK("-q -t -m %s --lora-dir %s %s/plain.lmz", model, other, d);
+    CHECK_LMZ_FAILS("not both", "-q -m %s --lora %s --lora-dir %s -c %s", model, trained, dir, in);
+    CHECK_LMZ_FAILS("cannot read the adapter folder", "-q -m %s --lora-dir %s/none -c %s", model, d, in);
+    CHECK_LMZ_FAILS("needs a value", "-q -m %s %s --lora-dir", model, in);
 }

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../codec/adapter_choice.h"
 #include "../codec/codec.h"
 #include "../model/fingerprint.h"
 #include "../util/error.h"
@@ -37,6 +38,9 @@ static const char usage[] =
     "  --prompt TEXT      the same with TEXT, e.g. the prompt a response answers\n"
     "  --lora FILE        apply the LoRA adapter FILE (llama.cpp GGUF adapter for the model);\n"
     "                     decompression needs the same adapter file\n"
+    "  --lora-dir DIR     choose for each input the adapter of DIR (*.gguf for the model), or\n"
+    "                     none, that codes its first 2 KiB smallest; the archive records the\n"
+    "                     choice, and -d/-t with --lora-dir find that adapter in their DIR\n"
     "  -T N               threads (default 2); the archive is identical for any N\n"
     "  --chunk BYTES      input bytes per independent chunk (default 4096)\n"
     "  -v, --verbose      print statistics;  -q, --quiet: print nothing but errors\n"
@@ -50,7 +54,7 @@ enum mode { MODE_COMPRESS, MODE_DECOMPRESS, MODE_TEST, MODE_LIST };
 typedef struct {
     enum mode mode;
     bool to_stdout, force, rm, verbose, quiet;
-    const char *out_path, *model_path, *context_path, *prompt, *lora_path;
+    const char *out_path, *model_path, *context_path, *prompt, *lora_path, *lora_dir;
     int threads, chunk_bytes;
     const char **files;
     int n_files;
@@ -225,7 +229,13 @@ typedef struct {
     lmz_tokenizer *tok;
     uint8_t sha[32];
     lmz_lora *lora;  /* --lora, or NULL */
+    lmz_adapter_set candidates; /* --lora-dir when compressing: every adapter of the folder */
 } loaded_model;
+
+static void note_skipped(void *ctx, const char *path, const char *why) {
+    const options *o = ctx;
+    if (o->verbose) fprintf(stderr, "lmz: --lora-dir: skipping %s: %s\n", path, why);
+}
 
 static int load_model(const options *o, loaded_model *lm) {
     cli_opts co = {0};
@@ -233,7 +243,17 @@ static int load_model(const options *o, loaded_model *lm) {
     if (cli_load(&co, &lm->model, &lm->tok)) return -1;
     lmz_model_fingerprint(lm->model, lm->sha);
     if (o->lora_path && !(lm->lora = lmz_lora_load(o->lora_path, lm->model))) return -1;
+    if (o->lora_dir && o->mode == MODE_COMPRESS &&
+        lmz_adapter_set_load(&lm->candidates, o->lora_dir, lm->model, NULL, note_skipped, (void *)o))
+        return -1;
     return 0;
+}
+
+static void unload_model(loaded_model *lm) {
+    lmz_adapter_set_free(&lm->candidates);
+    lmz_lora_free(lm->lora);
+    lmz_tokenizer_free(lm->tok);
+    lmz_model_free(lm->model);
 }
 
 static int make_codec(const options *o, const loaded_model *lm, lmz_codec *codec) {
@@ -315,14 +335,68 @@ static int list_archive(const options *o, const char *name, const lmz_archive *a
     printf("  context       %s\n", a->params.flags & LMZ_ARCHIVE_HAS_CONTEXT ? "yes (must be given to decompress)" : "none");
     if (a->params.flags & LMZ_ARCHIVE_HAS_ADAPTER) {
         for (int i = 0; i < LMZ_ARCHIVE_FP_BYTES; i++) snprintf(sha + 2 * i, 3, "%02x", a->params.adapter_fp[i]);
-        printf("  adapter       sha256 %s... (the same file must be given with --lora to decompress)\n", sha);
+        printf("  adapter       sha256 %s... (decompressing needs that file: --lora FILE, or --lora-dir DIR holding it)\n", sha);
     } else {
         printf("  adapter       none\n");
     }
     return 0;
 }
 
-static int process(const options *o, lmz_codec *codec, const char *input) {
+/* The input: its first bytes, read ahead to choose an adapter (--lora-dir), then the rest. */
+typedef struct {
+    FILE *f;
+    uint8_t head[LMZ_ADAPTER_SAMPLE_BYTES];
+    size_t len, pos;
+} headed_input;
+
+static long read_headed(void *ctx, uint8_t *buf, size_t len) {
+    headed_input *h = ctx;
+    if (h->pos == h->len) return read_file_fn(h->f, buf, len);
+    size_t n = h->len - h->pos < len ? h->len - h->pos : len;
+    memcpy(buf, h->head + h->pos, n);
+    h->pos += n;
+    return (long)n;
+}
+
+/* --lora-dir, compressing: reads the input's first bytes into H and sets the codec's
+ * adapter to the candidate that codes them smallest. */
+static int choose_adapter(const options *o, lmz_codec *codec, const lmz_adapter_set *candidates, headed_input *h,
+                          const char *name) {
+    while (h->len < sizeof h->head) {
+        long got = read_file_fn(h->f, h->head + h->len, sizeof h->head - h->len);
+        if (got < 0) return -1;
+        if (got == 0) break;
+        h->len += (size_t)got;
+    }
+    double *bits = lmz_malloc((size_t)(candidates->n + 1) * sizeof *bits);
+    int chosen;
+    if (!bits || lmz_adapter_choose(codec, candidates, h->head, h->len, &chosen, bits)) {
+        free(bits);
+        return -1;
+    }
+    if (o->verbose) {
+        fprintf(stderr, "%s: adapter %s, scored on the first %zu bytes (bits/byte:", name,
+                chosen < 0 ? "none" : candidates->paths[chosen], h->len);
+        for (int i = -1; i < candidates->n; i++) {
+            const char *base = i < 0 ? "none" : strrchr(candidates->paths[i], '/') + 1;
+            fprintf(stderr, "%s %s %.4f", i < 0 ? "" : ",", base, h->len ? bits[i + 1] / (double)h->len : 0.0);
+        }
+        fprintf(stderr, ")\n");
+    }
+    free(bits);
+    return 0;
+}
+
+/* --lora-dir, decompressing: the adapter archive A names, looked up by its fingerprint in
+ * the folder (FOUND keeps it loaded), or none when A was made without one. */
+static int find_archive_adapter(const options *o, lmz_codec *codec, const lmz_archive *a, lmz_adapter_set *found) {
+    if (!(a->params.flags & LMZ_ARCHIVE_HAS_ADAPTER)) return lmz_codec_set_lora(codec, NULL);
+    if (lmz_adapter_set_load(found, o->lora_dir, codec->model, a->params.adapter_fp, note_skipped, (void *)o))
+        return -1;
+    return lmz_codec_set_lora(codec, found->adapters[0]);
+}
+
+static int process(const options *o, lmz_codec *codec, const lmz_adapter_set *candidates, const char *input) {
     const char *name = input ? input : "(stdin)";
     char buf[4096];
     const char *out_path;
@@ -343,7 +417,9 @@ static int process(const options *o, lmz_codec *codec, const char *input) {
             if (input) fclose(in);
             return -1;
         }
-        rc = lmz_compress(codec, read_file_fn, in, sink_fn, out.f, &st, show_progress, &ps);
+        headed_input head = {.f = in};
+        rc = o->lora_dir ? choose_adapter(o, codec, candidates, &head, name) : 0;
+        if (rc == 0) rc = lmz_compress(codec, read_headed, &head, sink_fn, out.f, &st, show_progress, &ps);
         if (input) fclose(in);
         if (ps.tty && !o->quiet) fputc('\r', stderr);
         if (close_output(&out, rc == 0, in_st.st_mode ? in_st.st_mode : 0644)) return -1;
@@ -367,8 +443,14 @@ static int process(const options *o, lmz_codec *codec, const char *input) {
                 return -1;
             }
             ps.total = a.original_size;
-            rc = lmz_decompress(codec, &a, o->mode == MODE_TEST ? NULL : write_file_fn, out.f, &st, show_progress, &ps);
+            lmz_adapter_set found = {0};
+            rc = o->lora_dir ? find_archive_adapter(o, codec, &a, &found) : 0;
+            if (rc == 0)
+                rc = lmz_decompress(codec, &a, o->mode == MODE_TEST ? NULL : write_file_fn, out.f, &st, show_progress,
+                                    &ps);
             if (rc) lmz_fail("%s: %s", name, lmz_last_error());
+            if (o->lora_dir) lmz_codec_set_lora(codec, NULL);
+            lmz_adapter_set_free(&found);
             if (ps.tty && !o->quiet) fputc('\r', stderr);
             if (o->mode == MODE_DECOMPRESS && close_output(&out, rc == 0, in_st.st_mode ? in_st.st_mode : 0644)) rc = -1;
             if (!rc) print_stats(o, name, &st, b.len, st.output_bytes, now_seconds() - t0);
@@ -400,7 +482,8 @@ static int parse(int argc, char **argv, options *o) {
         }
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool needs = !strcmp(a, "-o") || !strcmp(a, "-m") || !strcmp(a, "--context") || !strcmp(a, "--prompt") ||
-                     !strcmp(a, "-T") || !strcmp(a, "--chunk") || !strcmp(a, "--lora");
+                     !strcmp(a, "-T") || !strcmp(a, "--chunk") || !strcmp(a, "--lora") ||
+                     !strcmp(a, "--lora-dir");
         if (needs && !v) {
             cli_error("option %s needs a value (see lmz --help)", a);
             return -1;
@@ -424,6 +507,7 @@ static int parse(int argc, char **argv, options *o) {
         else if (!strcmp(a, "--context")) o->context_path = argv[++i];
         else if (!strcmp(a, "--prompt")) o->prompt = argv[++i];
         else if (!strcmp(a, "--lora")) o->lora_path = argv[++i];
+        else if (!strcmp(a, "--lora-dir")) o->lora_dir = argv[++i];
         else if (!strcmp(a, "-T") || !strcmp(a, "--chunk")) {
             char *end;
             long n = strtol(argv[++i], &end, 10);
@@ -441,6 +525,10 @@ static int parse(int argc, char **argv, options *o) {
     }
     if (o->context_path && o->prompt) {
         cli_error("give --context or --prompt, not both");
+        return -1;
+    }
+    if (o->lora_path && o->lora_dir) {
+        cli_error("give --lora or --lora-dir, not both");
         return -1;
     }
     if (o->out_path && o->n_files > 1) {
@@ -471,9 +559,7 @@ int cmd_compress(int argc, char **argv) {
     if (need_model && (load_model(&o, &lm) || make_codec(&o, &lm, &codec))) {
         if (lm.model) cli_error("%s", lmz_last_error());
         lmz_codec_free(&codec);
-        lmz_lora_free(lm.lora);
-        lmz_tokenizer_free(lm.tok);
-        lmz_model_free(lm.model);
+        unload_model(&lm);
         free(o.files);
         return 1;
     }
@@ -481,15 +567,13 @@ int cmd_compress(int argc, char **argv) {
     for (int i = 0; i < o.n_files; i++) {
         const char *input = strcmp(o.files[i], "-") ? o.files[i] : NULL;
         lmz_clear_error();
-        if (process(&o, &codec, input)) {
+        if (process(&o, &codec, &lm.candidates, input)) {
             cli_error("%s", lmz_last_error());
             failures++;
         }
     }
     lmz_codec_free(&codec);
-    lmz_lora_free(lm.lora);
-    lmz_tokenizer_free(lm.tok);
-    lmz_model_free(lm.model);
+    unload_model(&lm);
     free(o.files);
     return failures ? 1 : 0;
 }
