@@ -151,9 +151,11 @@ int lmz_adapter_choose(lmz_codec *c, const lmz_adapter_set *s, const uint8_t *sa
         sample_reader r = {sample, len, 0};
         lmz_codec_stats st;
         if (lmz_compress(c, read_sample, &r, discard, NULL, &st, NULL, NULL)) return -1;
-        if (bits) bits[i + 1] = st.ideal_bits;
-        if (i < 0 || st.ideal_bits < best) {
-            best = st.ideal_bits;
+        /* an adapter also costs the archive its fingerprint */
+        double score = st.ideal_bits + (i < 0 ? 0.0 : 8.0 * LMZ_ARCHIVE_FP_BYTES);
+        if (bits) bits[i + 1] = score;
+        if (i < 0 || score < best) {
+            best = score;
             *chosen = i;
         }
     }

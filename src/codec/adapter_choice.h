@@ -4,8 +4,8 @@
  *
  * The choice is made once per input, before its first chunk: every candidate (no adapter
  * first, then the adapters in file-name order) codes the input's first bytes as a chunk
- * would be coded, and the one with the fewest ideal bits (sum of -log2 p) wins, the
- * earlier one on a tie. The archive records the winner's fingerprint like any --lora
+ * would be coded, and the one with the fewest ideal bits (sum of -log2 p, plus for an
+ * adapter the 64 bits of fingerprint the archive then holds) wins, the earlier on a tie. The archive records the winner's fingerprint like any --lora
  * archive, so the decompressor never repeats the choice: it looks the fingerprint up in
  * its own folder. The result depends on the input and the folder's files, never on
  * threads or machine (the scores are the deterministic model's). */
@@ -37,8 +37,7 @@ void lmz_adapter_set_free(lmz_adapter_set *s);
 
 /* Scores every candidate on SAMPLE (LEN bytes, LMZ_ADAPTER_SAMPLE_BYTES or fewer) with
  * codec C and sets C's adapter to the winner. *CHOSEN: the adapter's index in S, or -1 for
- * none. BITS (may be NULL): S->n + 1 ideal code lengths, [0] for no adapter, [1 + i] for
- * adapter i. 0, or -1 + lmz_fail. */
+ * none. BITS (may be NULL): the S->n + 1 scores, [0] for no adapter, [1 + i] for adapter i. 0, or -1 + lmz_fail. */
 int lmz_adapter_choose(lmz_codec *c, const lmz_adapter_set *s, const uint8_t *sample, size_t len, int *chosen,
                        double *bits);
 
