@@ -798,6 +798,25 @@ TEST(lora_cli) {
     CHECK_LMZ_FAILS("cannot open the adapter", "-q -m %s --lora %s/none.gguf -c %s", model, d, in);
     CHECK_LMZ_FAILS("not a LoRA adapter", "-q -m %s --lora %s -c %s", model, model, in);
     CHECK_LMZ_FAILS("needs a value", "-q -m %s %s --lora", model, in);
+
+    /* lmz perplexity / logits --lora: the adapter changes the code length and the logits */
+    char plain[4300], adapted[4300];
+    snprintf(plain, sizeof plain, "%s/ppl_plain.txt", d);
+    snprintf(adapted, sizeof adapted, "%s/ppl_adapted.txt", d);
+    CHECK_LMZ_OK("perplexity -m %s %s > %s", model, in, plain);
+    CHECK_LMZ_OK("perplexity -m %s --lora %s %s > %s", model, pa, in, adapted);
+    char *x = test_read_file(plain, &len), *y = test_read_file(adapted, &len);
+    const char *bx = x ? strstr(x, "\nbits ") : NULL, *by = y ? strstr(y, "\nbits ") : NULL;
+    CHECKF(bx && by && strstr(y, "adapter ") && strcspn(bx + 1, "\n") > 0 &&
+               strncmp(bx, by, strcspn(bx + 1, "\n") + 1) != 0,
+           "perplexity with and without the adapter:\n%s---\n%s", x ? x : "", y ? y : "");
+    free(x);
+    free(y);
+    CHECK_LMZ_OK("logits -m %s %s > %s", model, in, plain);
+    CHECK_LMZ_OK("logits -m %s --lora %s %s > %s", model, pa, in, adapted);
+    CHECK(!same_file(plain, adapted));
+    CHECK_LMZ_FAILS("cannot open the adapter", "perplexity -m %s --lora %s/none.gguf %s", model, d, in);
+    CHECK_LMZ_FAILS("unknown option --lora", "speed -m %s --lora %s", model, pa);
 }
 
 /* ---------------- --lora-dir: the automatic choice ---------------- */

@@ -21,6 +21,7 @@ typedef struct {
     int streams;             /* --streams */
     bool ids_only;           /* --ids */
     bool with_start;         /* --start */
+    const char *lora_path;   /* --lora, where the command's usage lists it */
 } cli_opts;
 
 /* Parses argv[first..] into OPTS; prints usage to stderr and returns -1 on a bad option. */

@@ -42,13 +42,15 @@ int cli_parse(int argc, char **argv, int first, cli_opts *o, const char *usage) 
         const char *a = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
         bool takes_value = !strcmp(a, "-m") || !strcmp(a, "-T") || !strcmp(a, "-k") || !strcmp(a, "--text") ||
-                           !strcmp(a, "--ctx") || !strcmp(a, "--isa") || !strcmp(a, "--streams");
+                           !strcmp(a, "--ctx") || !strcmp(a, "--isa") || !strcmp(a, "--streams") ||
+                           !strcmp(a, "--lora");
         if (takes_value && !next) {
             cli_error("option %s needs a value\n%s", a, usage);
             return -1;
         }
         if (!strcmp(a, "-m")) o->model_path = argv[++i];
         else if (!strcmp(a, "--text")) o->text = argv[++i];
+        else if (!strcmp(a, "--lora") && strstr(usage, "--lora")) o->lora_path = argv[++i];
         else if (!strcmp(a, "-T")) {
             if (parse_int(argv[++i], 1, 256, &o->threads)) {
                 cli_error("-T wants a thread count from 1 to 256, not '%s'", argv[i]);

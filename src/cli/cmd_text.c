@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "../codec/symbols.h"
+#include "../lora/lora.h"
 #include "../probs/probs.h"
 #include "../util/error.h"
 #include "../util/sha256.h"
@@ -105,11 +106,14 @@ static int run_windows(lmz_model *m, const lmz_tokenizer *tok, const cli_opts *o
                        visit_fn visit, void *state) {
     int n_ctx = o->n_ctx;
     lmz_ctx *c = lmz_ctx_create(m, n_ctx, 1, o->threads);
+    lmz_lora *lora = c && o->lora_path ? lmz_lora_load(o->lora_path, m) : NULL;
+    bool adapted = !o->lora_path || (lora && lmz_ctx_set_lora(c, lora) == 0);
     float *logits = c ? malloc((size_t)EVAL_PIECE * m->n_vocab * sizeof(float)) : NULL;
     int32_t *window = malloc((size_t)n_ctx * sizeof(int32_t));
-    if (!c || !logits || !window) {
-        cli_error("%s", c ? "out of memory" : lmz_last_error());
+    if (!c || !adapted || !logits || !window) {
+        cli_error("%s", c && adapted ? "out of memory" : lmz_last_error());
         lmz_ctx_free(c);
+        lmz_lora_free(lora);
         free(logits);
         free(window);
         return -1;
@@ -128,6 +132,7 @@ static int run_windows(lmz_model *m, const lmz_tokenizer *tok, const cli_opts *o
             if (lmz_eval(c, 0, window + p, k, (int)p, logits)) {
                 cli_error("%s", lmz_last_error());
                 lmz_ctx_free(c);
+                lmz_lora_free(lora);
                 free(logits);
                 free(window);
                 return -1;
@@ -143,6 +148,7 @@ static int run_windows(lmz_model *m, const lmz_tokenizer *tok, const cli_opts *o
     }
     if (progress) fputc('\n', stderr);
     lmz_ctx_free(c);
+    lmz_lora_free(lora);
     free(logits);
     free(window);
     return 0;
@@ -179,10 +185,11 @@ static void visit_logits(void *p, size_t index, const float *logits, int32_t act
 
 int cmd_logits(int argc, char **argv) {
     static const char usage[] =
-        "usage: lmz logits [-m MODEL] [-k K] [-T N] [--ctx N] [--isa I] [FILE | --text TEXT]\n"
+        "usage: lmz logits [-m MODEL] [--lora ADAPTER] [-k K] [-T N] [--ctx N] [--isa I] [FILE | --text TEXT]\n"
         "  For every token of the text: its position, bytes, code length in bits under the\n"
         "  model, and the model's top-K predictions (id:'piece'=logit) for that position.\n"
-        "  The first token is predicted from the start token alone. The last line is the\n"
+        "  The first token is predicted from the start token alone; --lora applies an adapter\n"
+        "  (llama.cpp GGUF LoRA for the model). The last line is the\n"
         "  SHA-256 of all logits (float32, little-endian): equal on every machine, thread\n"
         "  count and ISA.\n";
     cli_opts o;
@@ -222,11 +229,11 @@ static void visit_bits(void *p, size_t index, const float *logits, int32_t actua
 
 int cmd_perplexity(int argc, char **argv) {
     static const char usage[] =
-        "usage: lmz perplexity [-m MODEL] [-T N] [--ctx N] [FILE | --text TEXT]\n"
+        "usage: lmz perplexity [-m MODEL] [--lora ADAPTER] [-T N] [--ctx N] [FILE | --text TEXT]\n"
         "  Code length of the text under the model: bits per token and per byte. This is the\n"
         "  ideal size of a lossless archive made with the same model and context size. The text\n"
         "  is scored in independent windows of --ctx positions (default 2048), each starting\n"
-        "  from the start token.\n";
+        "  from the start token. --lora applies an adapter (llama.cpp GGUF LoRA for the model).\n";
     cli_opts o;
     lmz_model *m;
     lmz_tokenizer *tok;
@@ -241,6 +248,7 @@ int cmd_perplexity(int argc, char **argv) {
     if (!rc) {
         printf("file          %s\n", o.text ? "(text)" : o.file ? o.file : "(stdin)");
         printf("model         %s\n", m->name);
+        if (o.lora_path) printf("adapter       %s\n", o.lora_path);
         printf("bytes         %zu\n", bytes);
         printf("tokens        %zu\n", n);
         printf("bits          %.0f\n", s.bits);
