@@ -29,6 +29,7 @@
 #include "../src/codec/codec.h"
 #include "../src/coder/bytebuf.h"
 #include "../src/kernels/quant.h"
+#include "../src/kernels/vecf.h"
 #include "../src/lora/lora.h"
 #include "../src/runtime/threadpool.h"
 #include "../src/util/error.h"
@@ -172,6 +173,37 @@ static const char sample_text[] =
     "when it decodes as when it encoded, or the archive would decode to garbage.";
 
 /* ---------------- the adapter term ---------------- */
+
+/* lmz_vec_dot_rows (B's many short rows, several at a time) gives each row the canonical dot
+ * product's bits at every ISA level, for every length tail and row count, with zeros of both
+ * signs, infinities and NaNs among the values. */
+TEST(lora_dot_rows_are_canonical_dots) {
+    enum lmz_isa best = lmz_isa_current();
+    uint64_t rng = 99;
+    float rows[19 * 37], x[37], out[19];
+    int bad = 0;
+    for (int len = 1; len <= 37 && !bad; len++) {
+        for (int n_rows = 1; n_rows <= 19 && !bad; n_rows++) {
+            for (int i = 0; i < n_rows * len; i++) rows[i] = rng_uniform(&rng, 4.0f);
+            for (int i = 0; i < len; i++) x[i] = rng_uniform(&rng, 4.0f);
+            if (len % 5 == 0) rows[len - 1] = -0.0f, x[0] = -0.0f;
+            if (len % 7 == 0 && n_rows > 3) rows[2 * len + len / 2] = INFINITY, rows[3 * len] = NAN;
+            for (int level = LMZ_ISA_SCALAR; level <= (int)best; level++) {
+                lmz_isa_set((enum lmz_isa)level);
+                lmz_vec_dot_rows(rows, n_rows, len, x, out);
+                for (int j = 0; j < n_rows; j++) {
+                    float want = lmz_dot_canon_scalar(rows + j * len, x, len);
+                    if (memcmp(&want, &out[j], sizeof want)) {
+                        test_fail(__FILE__, __LINE__, "%s: len %d, %d rows: row %d %a, canonical %a",
+                                  lmz_isa_name((enum lmz_isa)level), len, n_rows, j, out[j], want);
+                        bad = 1;
+                    }
+                }
+            }
+            lmz_isa_set(best);
+        }
+    }
+}
 
 /* lmz_lora_apply against a double-precision evaluation of y0 + scale * B (A x), and the same
  * bits for 1, 2 and 8 threads and for the tokens given together or one at a time. Odd sizes

@@ -27,6 +27,16 @@ float lmz_vec_dot(const float *a, const float *b, int64_t n) {
     return lmz_dot_canon_scalar(a, b, n);
 }
 
+void lmz_vec_dot_rows(const float *rows, int64_t n_rows, int64_t len, const float *x, float *out) {
+#if defined(__x86_64__)
+    if (lmz_isa_current() >= LMZ_ISA_AVX2) {
+        lmz_vec_dot_rows_avx2(rows, n_rows, len, x, out);
+        return;
+    }
+#endif
+    for (int64_t j = 0; j < n_rows; j++) out[j] = lmz_vec_dot(rows + j * len, x, len);
+}
+
 float lmz_vec_dot_f16(const float *a, const uint16_t *b16, int64_t n) {
 #if defined(__x86_64__)
     if (lmz_isa_current() >= LMZ_ISA_AVX2) return lmz_vec_dot_f16_avx2(a, b16, n);

@@ -40,6 +40,8 @@ float lmz_vec_exp_sum(float *w, int64_t n, float mx);
 /* g[i] = silu(g[i]) * u[i] (SwiGLU). */
 void lmz_vec_swiglu(float *g, const float *u, int64_t n);
 float lmz_vec_dot(const float *a, const float *b, int64_t n);            /* canonical a.b */
+/* out[j] = canonical rows_j . x for the N_ROWS rows of LEN floats stored back to back. */
+void lmz_vec_dot_rows(const float *rows, int64_t n_rows, int64_t len, const float *x, float *out);
 float lmz_vec_dot_f16(const float *a, const uint16_t *b16, int64_t n);   /* canonical a.fp16(b) */
 void lmz_vec_axpy_f16(float *y, float alpha, const uint16_t *x16, int64_t n); /* y += alpha * x */
 
@@ -60,6 +62,7 @@ uint32_t lmz_vec_freq_scale(uint32_t *f, int64_t n, double scale, int64_t *best)
 float lmz_vec_dot_f16_scalar(const float *a, const uint16_t *b16, int64_t n);
 float lmz_vec_dot_f16_avx2(const float *a, const uint16_t *b16, int64_t n);
 float lmz_vec_dot_avx2(const float *a, const float *b, int64_t n);
+void lmz_vec_dot_rows_avx2(const float *rows, int64_t n_rows, int64_t len, const float *x, float *out);
 void lmz_vec_axpy_f16_avx2(float *y, float alpha, const uint16_t *x16, int64_t n);
 float lmz_vec_exp_sum_avx2(float *w, int64_t n, float mx);
 void lmz_vec_swiglu_avx2(float *g, const float *u, int64_t n);

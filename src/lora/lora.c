@@ -150,7 +150,8 @@ lmz_lora_weight *lmz_lora_add(lmz_lora *l, const char *base_tensor, int rank) {
 
 /* ---------------- application ---------------- */
 
-#define ROW_GRAIN 16 /* output rows per work unit at least */
+#define ROW_GRAIN 16  /* output rows per work unit at least */
+#define ROW_BATCH 256 /* output rows per lmz_vec_dot_rows call */
 
 typedef struct {
     const lmz_lora_weight *w;
@@ -173,17 +174,20 @@ static void project_a(void *p, long b, long e, int ith) {
 }
 
 /* y[t][j] = y[t][j] + scale * (b_j . z_t) for output rows j in [r0, r1), every token. These
- * dot products are as short as the rank and there are n_out of them per token, so they use
- * the inline scalar form of the canonical dot (the same bits as lmz_vec_dot) rather than a
- * dispatched call each. */
+ * dot products are as short as the rank and there are n_out of them per token, so they go
+ * many rows per call (lmz_vec_dot_rows: the canonical dot's bits, rows side by side). */
 static void project_b(void *p, long r0, long r1, int ith) {
     (void)ith;
     const apply_task *t = p;
     const lmz_lora_weight *w = t->w;
-    for (int tok = 0; tok < t->n_tok; tok++) {
-        const float *z = t->z + (size_t)tok * w->rank;
-        float *y = t->y + (size_t)tok * t->ldy;
-        for (long j = r0; j < r1; j++) y[j] = y[j] + w->scale * lmz_dot_canon_scalar(w->b + j * w->rank, z, w->rank);
+    float dots[ROW_BATCH];
+    for (long j0 = r0; j0 < r1; j0 += ROW_BATCH) {
+        long n = r1 - j0 < ROW_BATCH ? r1 - j0 : ROW_BATCH;
+        for (int tok = 0; tok < t->n_tok; tok++) {
+            float *y = t->y + (size_t)tok * t->ldy + j0;
+            lmz_vec_dot_rows(w->b + j0 * w->rank, n, w->rank, t->z + (size_t)tok * w->rank, dots);
+            for (long j = 0; j < n; j++) y[j] = y[j] + w->scale * dots[j];
+        }
     }
 }
 
