@@ -766,6 +766,39 @@ TEST(cli_model_by_name) {
     CHECK_CLI_FAILS("-q -t -m no-such-model %D/in.txt.lmz", "no-such-model");
 }
 
+TEST(cli_decompress_finds_the_archives_model) {
+    /* Without -m, -d and -t use the model the archive names when lmz knows it (here Gemma 3,
+     * found in the cache by its file name), not the default; a missing one gets the fetch
+     * hint. -m still overrides. */
+    char gemma[4096];
+    if (!test_model_path("gemma3") || snprintf(gemma, sizeof gemma, "%s", test_model_path("gemma3")) <= 0) {
+        test_fail(__FILE__, __LINE__, "gemma3 is not downloaded: python3 tools/fetch_models.py gemma3");
+        return;
+    }
+    if (!have_cli() || !tiny_model_path() || !make_tmp_dir()) return;
+    char cache[4200], dir[4300], link_path[4400];
+    snprintf(cache, sizeof cache, "%s/cache", tmp_dir);
+    snprintf(dir, sizeof dir, "%s/models", cache);
+    CHECK((mkdir(cache, 0700) == 0 || errno == EEXIST) && (mkdir(dir, 0700) == 0 || errno == EEXIST));
+    const lmz_known_model *known = NULL;
+    for (const lmz_known_model *m = lmz_known_models; m->name; m++)
+        if (!strcmp(m->fetch_name, "gemma3")) known = m;
+    CHECK(known);
+    if (!known) return;
+    snprintf(link_path, sizeof link_path, "%s/%s", dir, known->file_name);
+    CHECK(symlink(gemma, link_path) == 0 || errno == EEXIST);
+    uint8_t input[1024];
+    size_t len = sample_input(input);
+    CHECK(write_file("g.txt", input, len));
+    CHECK_CLI_OK("-q -m gemma3 %D/g.txt");
+    CHECK_CLI_OK("-q -d -c %D/g.txt.lmz > %D/g.out");
+    CHECK(file_is("g.out", input, len));
+    CHECK_CLI_OK("-q -t %D/g.txt.lmz");
+    CHECK_CLI_FAILS("-q -t -m %M %D/g.txt.lmz", "needs model Gemma 3");
+    CHECK(unlink(link_path) == 0);
+    CHECK_CLI_FAILS("-q -t %D/g.txt.lmz", "fetch_models.py gemma3");
+}
+
 TEST(cli_corrupt_archive_and_full_disk) {
     if (!have_cli() || !tiny_model_path() || !make_tmp_dir()) return;
     uint8_t input[1024];

@@ -33,7 +33,8 @@ static const char usage[] =
     "  -k, --keep         keep inputs (the default)\n"
     "  -m MODEL           GGUF file, or a fetched model's name: smollm2, gemma3, qwen25coder,\n"
     "                     qwen25coder05b (default: SmolLM2-135M-Instruct; $LMZ_MODEL overrides);\n"
-    "                     decompression needs the model the archive was made with\n"
+    "                     decompression needs the model the archive was made with, and\n"
+    "                     without -m takes it from the (first) archive when lmz knows it\n"
     "  --context FILE     condition on FILE's text, which the receiver also has (not stored)\n"
     "  --prompt TEXT      the same with TEXT, e.g. the prompt a response answers\n"
     "  --lora FILE        apply the LoRA adapter FILE (llama.cpp GGUF adapter for the model);\n"
@@ -538,6 +539,24 @@ static int parse(int argc, char **argv, options *o) {
     return 0;
 }
 
+/* Decompressing or testing without -m (and without $LMZ_MODEL): the model that the first
+ * archive names, when lmz knows it by fingerprint, rather than the default, so that
+ * `lmz -d x.lmz` works for an archive made with `-m gemma3`. NULL: keep the default. */
+static const char *model_named_by_archive(const options *o) {
+    if (o->model_path || getenv("LMZ_MODEL") || (o->mode != MODE_DECOMPRESS && o->mode != MODE_TEST) ||
+        !strcmp(o->files[0], "-"))
+        return NULL;
+    uint8_t head[256];
+    FILE *f = fopen(o->files[0], "rb");
+    if (!f) return NULL; /* processing the file reports why */
+    size_t n = fread(head, 1, sizeof head, f);
+    fclose(f);
+    lmz_archive_params p;
+    if (lmz_archive_read_header(&p, head, n)) return NULL;
+    const lmz_known_model *known = lmz_archive_known_model(p.model_fp);
+    return known ? known->fetch_name : NULL;
+}
+
 int cmd_compress(int argc, char **argv) {
     options o;
     if (parse(argc, argv, &o)) {
@@ -553,6 +572,7 @@ int cmd_compress(int argc, char **argv) {
             return 1;
         }
     }
+    if (!o.model_path) o.model_path = model_named_by_archive(&o);
     loaded_model lm = {0};
     lmz_codec codec = {0};
     bool need_model = o.mode != MODE_LIST;
