@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# `make bench`: engine speed of lmz against llama.cpp (bench/bench.py), then lossless
-# compression against gzip/bzip2/xz/zstd/brotli/llama-zip (bench/compress_bench.py); see
-# their --help. Each writes its own section of bench/report.md and bench/report.json.
+# `make bench`: engine speed of lmz against llama.cpp (bench/bench.py), lossless
+# compression against gzip/bzip2/xz/zstd/brotli/llama-zip (bench/compress_bench.py), then
+# domain LoRA adapters (bench/domains.py: trains the four adapters on first use, about an
+# hour on 2 cores, cached in $LMZ_CACHE/adapters); see their --help. Each writes its own
+# section of bench/report.md and bench/report.json.
 # Extra options: $BENCH_ARGS and the command line go to bench.py (e.g. BENCH_ARGS="--threads 1,2"),
-# $COMPRESS_BENCH_ARGS to compress_bench.py (e.g. COMPRESS_BENCH_ARGS="--max-bytes 2048 --models none").
-# The second runs even if the first failed; the exit status is nonzero if either failed.
+# $COMPRESS_BENCH_ARGS to compress_bench.py (e.g. COMPRESS_BENCH_ARGS="--max-bytes 2048 --models none"),
+# $DOMAINS_BENCH_ARGS to domains.py (e.g. DOMAINS_BENCH_ARGS="--eval-bytes 16384").
+# Each runs even if an earlier one failed; the exit status is nonzero if any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 rc=0
@@ -12,4 +15,6 @@ rc=0
 "${PYTHON:-python3}" bench/bench.py ${BENCH_ARGS:-} "$@" || rc=$?
 # shellcheck disable=SC2086
 "${PYTHON:-python3}" bench/compress_bench.py ${COMPRESS_BENCH_ARGS:-} || rc=$?
+# shellcheck disable=SC2086
+"${PYTHON:-python3}" bench/domains.py ${DOMAINS_BENCH_ARGS:-} || rc=$?
 exit $rc
