@@ -29,17 +29,12 @@ def log(msg):
     print("[domains] " + msg, file=sys.stderr, flush=True)
 
 
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+FETCH = common.load_fetch_models()
+sha256_file = FETCH.sha256_file
 
 
 def model_path(name):
-    fm = common.load_fetch_models()
-    return os.path.join(common.CACHE, "models", fm.MODELS[name][0])
+    return os.path.join(common.CACHE, "models", FETCH.MODELS[name][0])
 
 
 def train_options(a):

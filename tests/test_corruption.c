@@ -35,18 +35,6 @@
 
 /* ---------------- in-memory codec helpers ---------------- */
 
-typedef struct {
-    const uint8_t *data;
-    size_t len, pos;
-} mem_reader;
-
-static long mem_read(void *ctx, uint8_t *buf, size_t len) {
-    mem_reader *r = ctx;
-    size_t n = r->len - r->pos < len ? r->len - r->pos : len;
-    memcpy(buf, r->data + r->pos, n);
-    r->pos += n;
-    return (long)n;
-}
 
 static int sink_append(void *ctx, const void *data, size_t len) { return lmz_bytebuf_append(ctx, data, len); }
 static int write_append(void *ctx, const uint8_t *data, size_t len) { return lmz_bytebuf_append(ctx, data, len); }
@@ -62,10 +50,10 @@ static bool codec_for(lmz_codec *c, const lmz_model *m, const lmz_tokenizer *tok
 }
 
 static bool compress_with(lmz_codec *c, const uint8_t *in, size_t len, lmz_bytebuf *archive) {
-    mem_reader r = {in, len, 0};
+    lmz_memory_input r = {in, len, 0};
     lmz_codec_stats st;
     archive->len = 0;
-    if (lmz_compress(c, mem_read, &r, sink_append, archive, &st, NULL, NULL) == 0) return true;
+    if (lmz_compress(c, lmz_read_memory, &r, sink_append, archive, &st, NULL, NULL) == 0) return true;
     test_fail(__FILE__, __LINE__, "compressing: %s", lmz_last_error());
     return false;
 }
@@ -510,7 +498,7 @@ TEST(corrupt_header_limits_beyond_chunks) {
 /* Failing I/O: a read error, a sink that runs out of space while the archive is written,
  * a writer that fails while the output is: each ends the call with the I/O's message. */
 typedef struct {
-    mem_reader r;
+    lmz_memory_input r;
     size_t fail_after; /* bytes that succeed before every further call fails */
     lmz_bytebuf out;
 } failing_io;
@@ -518,7 +506,7 @@ typedef struct {
 static long failing_read(void *ctx, uint8_t *buf, size_t len) {
     failing_io *io = ctx;
     if (io->r.pos >= io->fail_after) return lmz_fail("read error: simulated");
-    return mem_read(&io->r, buf, len);
+    return lmz_read_memory(&io->r, buf, len);
 }
 
 static int failing_sink(void *ctx, const void *data, size_t len) {
@@ -543,7 +531,7 @@ TEST(corrupt_failing_io) {
     }
     for (size_t after = 0; after < f.archive.len; after += 37) {
         failing_io io = {{f.input, f.input_len, 0}, after, {0}};
-        int rc = lmz_compress(&f.codec, mem_read, &io.r, failing_sink, &io, &st, NULL, NULL);
+        int rc = lmz_compress(&f.codec, lmz_read_memory, &io.r, failing_sink, &io, &st, NULL, NULL);
         lmz_bytebuf_free(&io.out);
         CHECKF(rc != 0 && strstr(lmz_last_error(), "simulated"), "sink full after %zu bytes: %s", after,
                rc ? lmz_last_error() : "ignored");

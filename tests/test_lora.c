@@ -631,18 +631,6 @@ TEST(lora_every_architecture_qwen2) { every_architecture("qwen25coder", true); }
 
 /* ---------------- the compressor ---------------- */
 
-typedef struct {
-    const uint8_t *data;
-    size_t len, pos;
-} mem_reader;
-
-static long mem_read(void *ctx, uint8_t *buf, size_t len) {
-    mem_reader *r = ctx;
-    size_t n = r->len - r->pos < len ? r->len - r->pos : len;
-    memcpy(buf, r->data + r->pos, n);
-    r->pos += n;
-    return (long)n;
-}
 
 static int sink_append(void *ctx, const void *data, size_t len) { return lmz_bytebuf_append(ctx, data, len); }
 static int write_append(void *ctx, const uint8_t *data, size_t len) { return lmz_bytebuf_append(ctx, data, len); }
@@ -660,10 +648,10 @@ static bool tiny_codec(lmz_codec *c, const lmz_lora *l) {
 static bool compress_with(const lmz_lora *l, const char *text, lmz_bytebuf *archive) {
     lmz_codec c;
     if (!tiny_codec(&c, l)) return false;
-    mem_reader r = {(const uint8_t *)text, strlen(text), 0};
+    lmz_memory_input r = {(const uint8_t *)text, strlen(text), 0};
     lmz_codec_stats st;
     archive->len = 0;
-    int rc = lmz_compress(&c, mem_read, &r, sink_append, archive, &st, NULL, NULL);
+    int rc = lmz_compress(&c, lmz_read_memory, &r, sink_append, archive, &st, NULL, NULL);
     lmz_codec_free(&c);
     if (rc == 0) return true;
     test_fail(__FILE__, __LINE__, "compressing: %s", lmz_last_error());
@@ -780,15 +768,18 @@ static bool same_file(const char *a, const char *b) {
     return same;
 }
 
+/* Whether ./lmz exists (`make` builds it before `make test`); a test failure if not. */
+static bool have_lmz(void) {
+    struct stat st;
+    if (stat("./lmz", &st) == 0) return true;
+    test_fail(__FILE__, __LINE__, "./lmz is missing: run `make` in the repository root before the tests");
+    return false;
+}
+
 /* lmz --lora FILE: compress, -l shows the adapter, -d and -t need the same adapter file. */
 TEST(lora_cli) {
-    struct stat st;
-    if (stat("./lmz", &st) != 0) {
-        test_fail(__FILE__, __LINE__, "./lmz is missing: run `make` in the repository root before the tests");
-        return;
-    }
     lmz_model *m = tiny_model();
-    if (!m || !tmp()) return;
+    if (!have_lmz() || !m || !tmp()) return;
     const char *model = tiny_model_path(), *d = tmp_dir;
     lmz_lora *a = random_adapter(m, 29, 4, 8.0f, 0.1f), *b = random_adapter(m, 31, 4, 8.0f, 0.1f);
     char pa[4200], pb[4200], in[4200];
@@ -900,10 +891,10 @@ TEST(lora_dir_choice_is_the_smallest_candidate) {
     int argmin = 0;
     for (int i = 0; i < 3; i++) {
         lmz_codec_stats st;
-        mem_reader r = {sample, len, 0};
+        lmz_memory_input r = {sample, len, 0};
         lmz_bytebuf sink = {0};
         CHECK(lmz_codec_set_lora(&c, i ? s.adapters[i - 1] : NULL) == 0 &&
-              lmz_compress(&c, mem_read, &r, sink_append, &sink, &st, NULL, NULL) == 0);
+              lmz_compress(&c, lmz_read_memory, &r, sink_append, &sink, &st, NULL, NULL) == 0);
         lmz_bytebuf_free(&sink);
         own[i] = st.ideal_bits + (i ? 8.0 * LMZ_ARCHIVE_FP_BYTES : 0.0); /* an adapter's fingerprint too */
         if (own[i] < own[argmin]) argmin = i;
@@ -941,13 +932,8 @@ done:
  * chosen, recorded, independent of -T, found again by -d and -t in the folder, and refused
  * where the folder lacks it; an archive made without an adapter needs none. */
 TEST(lora_dir_cli) {
-    struct stat st;
-    if (stat("./lmz", &st) != 0) {
-        test_fail(__FILE__, __LINE__, "./lmz is missing: run `make` in the repository root before the tests");
-        return;
-    }
     lmz_model *m = tiny_model();
-    if (!m || !tmp()) return;
+    if (!have_lmz() || !m || !tmp()) return;
     const char *model = tiny_model_path(), *d = tmp_dir;
     char text[8 * sizeof sample_text], in[4200], dir[4200], other[4200], trained[4300], path[4200];
     text[0] = 0;

@@ -124,19 +124,6 @@ void lmz_adapter_set_free(lmz_adapter_set *s) {
     memset(s, 0, sizeof *s);
 }
 
-typedef struct {
-    const uint8_t *data;
-    size_t len, pos;
-} sample_reader;
-
-static long read_sample(void *ctx, uint8_t *buf, size_t len) {
-    sample_reader *r = ctx;
-    size_t n = r->len - r->pos < len ? r->len - r->pos : len;
-    memcpy(buf, r->data + r->pos, n);
-    r->pos += n;
-    return (long)n;
-}
-
 static int discard(void *ctx, const void *data, size_t len) {
     (void)ctx, (void)data, (void)len;
     return 0;
@@ -148,9 +135,9 @@ int lmz_adapter_choose(lmz_codec *c, const lmz_adapter_set *s, const uint8_t *sa
     *chosen = -1;
     for (int i = -1; i < s->n; i++) {
         if (lmz_codec_set_lora(c, i < 0 ? NULL : s->adapters[i])) return -1;
-        sample_reader r = {sample, len, 0};
+        lmz_memory_input in = {sample, len, 0};
         lmz_codec_stats st;
-        if (lmz_compress(c, read_sample, &r, discard, NULL, &st, NULL, NULL)) return -1;
+        if (lmz_compress(c, lmz_read_memory, &in, discard, NULL, &st, NULL, NULL)) return -1;
         /* an adapter also costs the archive its fingerprint */
         double score = st.ideal_bits + (i < 0 ? 0.0 : 8.0 * LMZ_ARCHIVE_FP_BYTES);
         if (bits) bits[i + 1] = score;

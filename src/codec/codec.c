@@ -73,6 +73,14 @@ int lmz_codec_set_lora(lmz_codec *c, const lmz_lora *lora) {
     return 0;
 }
 
+long lmz_read_memory(void *ctx, uint8_t *buf, size_t len) {
+    lmz_memory_input *in = ctx;
+    size_t n = in->len - in->pos < len ? in->len - in->pos : len;
+    memcpy(buf, in->data + in->pos, n);
+    in->pos += n;
+    return (long)n;
+}
+
 static int n_ctx_for(const lmz_codec *c, int max_symbols) { return 1 + (int)c->n_context + max_symbols; }
 
 /* A context for G chunks of up to MAX_SYMBOLS symbols each, with the codec's adapter. */

@@ -65,6 +65,13 @@ void lmz_codec_free(lmz_codec *c);
  * adapter is not copied and must outlive C. 0, or -1 + lmz_fail. */
 int lmz_codec_set_lora(lmz_codec *c, const lmz_lora *lora);
 
+/* A reader over bytes already in memory: lmz_compress(c, lmz_read_memory, &input, ...). */
+typedef struct {
+    const uint8_t *data;
+    size_t len, pos;
+} lmz_memory_input;
+long lmz_read_memory(void *ctx, uint8_t *buf, size_t len);
+
 int lmz_compress(lmz_codec *c, lmz_read_fn read, void *rctx, lmz_archive_sink sink, void *sctx,
                  lmz_codec_stats *st, lmz_progress_fn progress, void *pctx);
 
