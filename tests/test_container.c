@@ -204,6 +204,18 @@ TEST(container_roundtrip) {
     memset(p.adapter_fp, 0, sizeof p.adapter_fp);
     CHECK(write_archive(&p, NULL, 0, &buf) == 0);
     CHECK(archive_matches(&buf, &p, NULL, 0));
+    /* The lossy mark, alone and with both fingerprints: it reads back and moves nothing. */
+    p.flags = LMZ_ARCHIVE_LOSSY;
+    memset(p.context_fp, 0, sizeof p.context_fp);
+    CHECK(write_archive(&p, NULL, 0, &buf) == 0);
+    CHECK(archive_matches(&buf, &p, NULL, 0));
+    p.flags = LMZ_ARCHIVE_LOSSY | LMZ_ARCHIVE_HAS_CONTEXT | LMZ_ARCHIVE_HAS_ADAPTER;
+    memset(p.adapter_fp, 0x33, sizeof p.adapter_fp);
+    memset(p.context_fp, 0x44, sizeof p.context_fp);
+    test_chunk *lossy_chunks = random_chunks(3, &p);
+    CHECK(write_archive(&p, lossy_chunks, 3, &buf) == 0);
+    CHECK(archive_matches(&buf, &p, lossy_chunks, 3));
+    free_chunks(lossy_chunks, 3);
 
     /* Every number at its largest: the longest header. */
     p = sample_params();
@@ -243,6 +255,9 @@ TEST(container_overhead) {
     /* A context adds its fingerprint; so does an adapter. */
     p.flags = LMZ_ARCHIVE_HAS_CONTEXT;
     CHECK_EQ_INT(one_chunk_overhead(&p, (lmz_chunk_meta){6, 2, 3, 0}), 48);
+    /* Marking an archive lossy costs nothing: the flags varint stays one byte. */
+    p.flags = LMZ_ARCHIVE_LOSSY;
+    CHECK_EQ_INT(one_chunk_overhead(&p, (lmz_chunk_meta){6, 2, 3, 0}), 40);
     p.flags = 0;
     /* Every further full chunk: 10 bytes (and one more once the table reaches 128 bytes, as
      * its size then needs a second byte). */
@@ -582,7 +597,7 @@ TEST(container_writer_refusals) {
     CHECK(lmz_archive_writer_new(&p, to_buffer, &buf) == NULL);
     CHECK(strstr(lmz_last_error(), "the has-adapter flag is set but the adapter fingerprint is zero") != NULL);
     p = sample_params();
-    p.flags = 4;
+    p.flags = 8; /* the first bit without a meaning */
     CHECK(lmz_archive_writer_new(&p, to_buffer, &buf) == NULL);
     CHECK(buf.len == 0); /* nothing written on refusal */
 

@@ -25,6 +25,7 @@ MAGIC = b"\x89LMZ"
 VERSION = 1
 HAS_CONTEXT = 1
 HAS_ADAPTER = 2
+LOSSY = 4  # the original is a rewrite of what was compressed (lmz --lossy)
 NO_TOKEN = 0xFFFFFFFF
 FP = 8  # fingerprint bytes: the first 8 of a SHA-256
 
@@ -147,6 +148,10 @@ def main():
          coded(b"hello world", 2, b"\xaa\xbb\xcc"), raw(b"tail")]))
     ok("adapter_only.lmz", archive(header(flags=HAS_ADAPTER, adapter_fp=b"\x11" * FP), [raw(b"ab")]))
     ok("context_only.lmz", archive(header(flags=HAS_CONTEXT, context_fp=b"\x22" * FP), [coded(b"abc", 1, b"\x7f")]))
+    ok("lossy.lmz", archive(header(flags=LOSSY), [coded(b"abc", 1, b"\x7f")]))
+    ok("lossy_context_adapter.lmz", archive(
+        header(flags=LOSSY | HAS_CONTEXT | HAS_ADAPTER, adapter_fp=b"\x33" * FP, context_fp=b"\x44" * FP),
+        [raw(b"ab"), coded(b"abc", 1, b"\x7f")]))
     ok("large_sizes.lmz", archive(header(chunk_bytes=0xFFFFFFFF, total_bits=31, vocab=0x7FFFFFFF),
                                   [(0xFFFFFFFF, 0xFFFFFFFF, 0, b"\x42" * 9)] * 3))
     ok("largest_header.lmz", archive(
@@ -190,6 +195,7 @@ def main():
     d[5] = 7
     bad("header_size_tiny.lmz", bytes(d), "archive header is damaged (header size 7)")
     bad("unknown_flags.lmz", fields(flags=0x10), "flags 0x10 include features")
+    bad("unknown_flag_bit3.lmz", fields(flags=8), "flags 0x8 include features")
     bad("flags_too_large.lmz", archive(header(fields=b"\x80\x80\x80\x80\x10" + bytes(7) + bytes(FP)), two),
         "archive header: the flags field is too large")
     bad("context_flag_without_fp.lmz", archive(header(fields=varint(HAS_CONTEXT) + header()[7:-2]), two),

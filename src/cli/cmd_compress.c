@@ -333,6 +333,7 @@ static int list_archive(const options *o, const char *name, const lmz_archive *a
     printf("  model         %s (sha256 %s...)\n", known ? known->name : "not one lmz knows by name", sha);
     printf("  chunks        %llu (%llu stored raw), up to %u bytes and %u context tokens each\n",
            (unsigned long long)a->n_chunks, (unsigned long long)raw, a->params.chunk_bytes, a->params.context_tokens);
+    if (a->params.flags & LMZ_ARCHIVE_LOSSY) printf("  lossy         holds a rewrite, not the original\n");
     printf("  context       %s\n", a->params.flags & LMZ_ARCHIVE_HAS_CONTEXT ? "yes (must be given to decompress)" : "none");
     if (a->params.flags & LMZ_ARCHIVE_HAS_ADAPTER) {
         for (int i = 0; i < LMZ_ARCHIVE_FP_BYTES; i++) snprintf(sha + 2 * i, 3, "%02x", a->params.adapter_fp[i]);
@@ -434,6 +435,9 @@ static int process(const options *o, lmz_codec *codec, const lmz_adapter_set *ca
             free_blob(&b);
             return -1;
         }
+        if (o->mode == MODE_DECOMPRESS && (a.params.flags & LMZ_ARCHIVE_LOSSY) && !o->quiet)
+            fprintf(stderr, "lmz: %s is lossy: it gives back a rewrite of what was compressed, not the original\n",
+                    name);
         if (o->mode == MODE_LIST) {
             rc = list_archive(o, name, &a);
         } else {

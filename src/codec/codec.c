@@ -382,7 +382,8 @@ static long read_full(lmz_read_fn read, void *rctx, uint8_t *buf, size_t len) {
 
 static void fill_params(const lmz_codec *c, lmz_archive_params *p) {
     memset(p, 0, sizeof *p);
-    p->flags = (c->has_context ? LMZ_ARCHIVE_HAS_CONTEXT : 0) | (c->lora ? LMZ_ARCHIVE_HAS_ADAPTER : 0);
+    p->flags = (c->has_context ? LMZ_ARCHIVE_HAS_CONTEXT : 0) | (c->lora ? LMZ_ARCHIVE_HAS_ADAPTER : 0) |
+               (c->lossy ? LMZ_ARCHIVE_LOSSY : 0);
     p->engine_version = LMZ_ENGINE_VERSION;
     p->coder_version = LMZ_CODER_VERSION;
     p->freq_total_bits = LMZ_FREQ_TOTAL_BITS;

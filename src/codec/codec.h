@@ -38,6 +38,8 @@ typedef struct {
     uint8_t context_sha256[32];
     bool has_context;
     const lmz_lora *lora;       /* adapter applied to the model, or NULL (lmz_codec_set_lora) */
+    bool lossy;                 /* the input is a rewrite (lmz --lossy): archives carry LMZ_ARCHIVE_LOSSY;
+                                   false after lmz_codec_init */
 } lmz_codec;
 
 typedef struct {

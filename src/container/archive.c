@@ -29,7 +29,7 @@ _Static_assert(HEADER_MAX <= 255, "header size must fit its one-byte field");
 /* The largest table entry: three 32-bit varints and the CRC-32. */
 #define ENTRY_MAX (3 * 5 + 4)
 
-#define KNOWN_FLAGS (LMZ_ARCHIVE_HAS_CONTEXT | LMZ_ARCHIVE_HAS_ADAPTER)
+#define KNOWN_FLAGS (LMZ_ARCHIVE_HAS_CONTEXT | LMZ_ARCHIVE_HAS_ADAPTER | LMZ_ARCHIVE_LOSSY)
 
 /* ---- Encoding helpers ---- */
 

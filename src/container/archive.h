@@ -20,6 +20,10 @@
 /* Header flags. */
 #define LMZ_ARCHIVE_HAS_CONTEXT 0x1u /* coded after a context the decoder must be given too */
 #define LMZ_ARCHIVE_HAS_ADAPTER 0x2u /* the model had an adapter applied (adapter_fp) */
+/* The archive holds a rewrite of the input (lmz --lossy), not the input itself. It changes
+ * nothing in how the archive is read or decoded; it tells whoever decompresses it that the
+ * bytes they get back are not the bytes that were compressed. */
+#define LMZ_ARCHIVE_LOSSY 0x4u
 
 /* Everything the decoder needs to reproduce the encoder's probabilities, known before the
  * first chunk. Which values the pipeline supports is its own check; the container only
