@@ -1,15 +1,22 @@
 /* test_lossy.c — lossy compression by succinct rewrite (lmz --lossy): the LOSSY archive
  * flag, the choice among rewrites, determinism of the whole path across thread counts,
  * and the remote rewriter against a loopback test server (tests/rewriter_server.py). */
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "../src/codec/codec.h"
 #include "../src/coder/bytebuf.h"
+#include "../src/lossy/lossy.h"
+#include "../src/model/fingerprint.h"
 #include "../src/util/error.h"
+#include "model_fixture.h"
 #include "test.h"
 #include "tiny_model.h"
 
@@ -60,4 +67,290 @@ TEST(lossy_archive_flag) {
     lmz_bytebuf_free(&plain);
     lmz_bytebuf_free(&lossy);
     lmz_bytebuf_free(&back);
+}
+
+/* ---------------- choosing among rewrites ---------------- */
+
+static int decode_archive(const lmz_bytebuf *archive, lmz_bytebuf *out, uint32_t *flags) {
+    lmz_archive a;
+    if (lmz_archive_open(&a, archive->data, archive->len)) return -1;
+    *flags = a.params.flags;
+    lmz_codec c;
+    int rc = lmz_codec_init(&c, tiny_model(), tiny_tokenizer(), tiny_model_sha256(), NULL, 0, 1, 0, 0, 0);
+    lmz_codec_stats st;
+    if (rc == 0) rc = lmz_decompress(&c, &a, write_append, out, &st, NULL, NULL);
+    lmz_codec_free(&c);
+    lmz_archive_close(&a);
+    return rc;
+}
+
+/* The smallest rewrite is kept (surrounding whitespace dropped, empty ones skipped, ties to
+ * the lowest index), its archive is marked lossy and decodes to it; when no rewrite codes
+ * smaller than the input, the input's own lossless archive is kept. */
+TEST(lossy_choose) {
+    if (!tiny_model()) return;
+    lmz_codec c;
+    CHECK(lmz_codec_init(&c, tiny_model(), tiny_tokenizer(), tiny_model_sha256(), NULL, 0, 1, 0, 0, 0) == 0);
+    static const char longer[] =
+        "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
+        "How many clips did Natalia sell altogether in April and May? She sold 48/2 = 24 clips in May. "
+        "Altogether she sold 48 + 24 = 72 clips in April and May, which is the answer.\n";
+    const char *texts[] = {" \n\t ", longer, "\n 48/2=24; 48+24=72 \n", "a much longer line: 48/2=24; 48+24=72",
+                           "48/2=24; 48+24=72"};
+    size_t lens[5];
+    for (int i = 0; i < 5; i++) lens[i] = strlen(texts[i]);
+    lmz_lossy_result r;
+    lmz_bytebuf plain = {0}, back = {0};
+    CHECKF(lmz_lossy_choose(&c, (const uint8_t *)sample_text, strlen(sample_text), texts, lens, 5, &r) == 0, "%s",
+           lmz_last_error());
+    CHECK(!c.lossy); /* the codec is left as it was */
+    CHECK(code_text(false, sample_text, 1, &plain) == 0);
+    CHECK_EQ_INT(r.original_bytes, plain.len);
+    CHECK_EQ_INT(r.candidate_bytes[0], 0); /* only whitespace: not a rewrite */
+    CHECK(r.candidate_bytes[1] > r.original_bytes);
+    CHECK(r.candidate_bytes[2] < r.original_bytes && r.candidate_bytes[3] > r.candidate_bytes[2]);
+    CHECK_EQ_INT(r.candidate_bytes[4], r.candidate_bytes[2]); /* the same text: a tie */
+    CHECK_EQ_INT(r.kept, 2);
+    CHECK(r.kept_len == 17 && !memcmp(r.kept_text, "48/2=24; 48+24=72", 17));
+    CHECK_EQ_INT(r.archive.len, r.candidate_bytes[2]);
+    uint32_t flags;
+    CHECKF(decode_archive(&r.archive, &back, &flags) == 0, "%s", lmz_last_error());
+    CHECK(flags == LMZ_ARCHIVE_LOSSY && back.len == 17 && !memcmp(back.data, "48/2=24; 48+24=72", 17));
+    lmz_lossy_result_free(&r);
+
+    /* Nothing smaller: the lossless archive, byte for byte. */
+    CHECK(lmz_lossy_choose(&c, (const uint8_t *)sample_text, strlen(sample_text), texts, lens, 2, &r) == 0);
+    CHECK_EQ_INT(r.kept, -1);
+    CHECK(r.archive.len == plain.len && !memcmp(r.archive.data, plain.data, plain.len));
+    CHECK(r.kept_text == sample_text && r.kept_len == strlen(sample_text));
+    lmz_lossy_result_free(&r);
+    lmz_codec_free(&c);
+    lmz_bytebuf_free(&plain);
+    lmz_bytebuf_free(&back);
+}
+
+/* The rewriter's message: the instruction, the prompt when there is one, the input. */
+TEST(lossy_message) {
+    static const uint8_t ctx[] = "How many clips?";
+    lmz_lossy_request r = {"Shorten.", ctx, sizeof ctx - 1, (const uint8_t *)"Text body", 9};
+    char *m = lmz_lossy_message(&r);
+    CHECK(m && !strcmp(m, "Shorten.\n\nThe text answers this prompt:\nHow many clips?\n\nText to rewrite:\nText body"));
+    free(m);
+    r.context = NULL;
+    m = lmz_lossy_message(&r);
+    CHECK(m && !strcmp(m, "Shorten.\n\nText to rewrite:\nText body"));
+    free(m);
+    CHECK_EQ_INT(lmz_lossy_token_limit(3), LMZ_LOSSY_MIN_TOKENS);
+    CHECK_EQ_INT(lmz_lossy_token_limit(500), 500);
+}
+
+/* ---------------- local rewriting ---------------- */
+
+static const char question[] =
+    "James decides to run 3 sprints 3 times a week. He runs 60 meters each sprint. How many total meters does he "
+    "run a week?";
+static const char solution[] =
+    "To find out how many meters James runs in a week, we first need to work out how many sprints he runs in "
+    "total. He runs 3 sprints each time, and he does this 3 times a week, so that is 3 * 3 = 9 sprints every "
+    "week. Each of those sprints is 60 meters long. So, to find the total distance, we multiply the number of "
+    "sprints by the length of each sprint: 9 * 60 = 540 meters. Therefore, James runs 540 meters a week.\n";
+
+static bool same_outputs(const lmz_gen_output *a, const lmz_gen_output *b, int n) {
+    for (int i = 0; i < n; i++)
+        if (a[i].len != b[i].len || memcmp(a[i].text, b[i].text, a[i].len) || a[i].n_tokens != b[i].n_tokens)
+            return false;
+    return true;
+}
+
+/* Rewrites do not depend on the thread count: greedy for one, seeded sampling for several
+ * (which gives different candidates, and other ones for another seed). */
+TEST(lossy_local_rewrites_deterministic) {
+    lmz_model *m = test_model("smollm2");
+    lmz_tokenizer *tok = test_tokenizer("smollm2");
+    if (!m || !tok) return;
+    lmz_lossy_request r = {lmz_lossy_default_instruction, (const uint8_t *)question, strlen(question),
+                           (const uint8_t *)solution, strlen(solution)};
+    int32_t *ids;
+    size_t n_input;
+    CHECK(lmz_tokenize(tok, solution, strlen(solution), false, false, &ids, &n_input) == 0);
+    free(ids);
+    lmz_gen_output g1[2] = {0}, g2[2] = {0}, s1[2] = {0}, s2[2] = {0}, other[2] = {0};
+    bool ok = lmz_lossy_rewrite_local(m, tok, &r, 1, 0, 1, g1) == 0 && lmz_lossy_rewrite_local(m, tok, &r, 1, 0, 2, g2) == 0 &&
+              lmz_lossy_rewrite_local(m, tok, &r, 2, 0, 1, s1) == 0 && lmz_lossy_rewrite_local(m, tok, &r, 2, 0, 2, s2) == 0 &&
+              lmz_lossy_rewrite_local(m, tok, &r, 2, 5, 2, other) == 0;
+    bool greedy_same = ok && same_outputs(g1, g2, 1), sampled_same = ok && same_outputs(s1, s2, 2);
+    bool varied = ok && !same_outputs(s1, s1 + 1, 1) && !same_outputs(s1, other, 2);
+    bool bounded = ok && g1[0].n_tokens > 0 && g1[0].n_tokens <= lmz_lossy_token_limit(n_input);
+    if (ok) printf("    greedy rewrite (%d tokens): %.*s\n", g1[0].n_tokens, (int)g1[0].len, g1[0].text);
+    for (int i = 0; i < 2; i++) {
+        lmz_gen_output_free(&g1[i]), lmz_gen_output_free(&g2[i]), lmz_gen_output_free(&s1[i]);
+        lmz_gen_output_free(&s2[i]), lmz_gen_output_free(&other[i]);
+    }
+    CHECKF(ok, "%s", lmz_last_error());
+    CHECK(greedy_same);
+    CHECK(sampled_same);
+    CHECK(varied);
+    CHECK(bounded);
+}
+
+/* ---------------- the command line ---------------- */
+
+static char tmp_dir[4096];
+static char cli_err[8192];
+
+static void remove_tmp_dir(void) {
+    char cmd[4200];
+    if (!tmp_dir[0]) return;
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
+    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", tmp_dir);
+}
+
+/* The test run's temporary directory (created once, removed at exit), or NULL. */
+static const char *tmp(void) {
+    if (tmp_dir[0]) return tmp_dir;
+    const char *t = getenv("TMPDIR");
+    snprintf(tmp_dir, sizeof tmp_dir, "%s/lmz-lossy-XXXXXX", t && *t ? t : "/tmp");
+    if (!mkdtemp(tmp_dir)) {
+        test_fail(__FILE__, __LINE__, "cannot create a temporary directory");
+        tmp_dir[0] = 0;
+        return NULL;
+    }
+    atexit(remove_tmp_dir);
+    return tmp_dir;
+}
+
+static bool write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "wb");
+    return f && fputs(text, f) >= 0 && fclose(f) == 0;
+}
+
+static bool exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* Runs `ENV ./lmz ARGS` (printf-style; standard input /dev/null unless ARGS redirects it),
+ * standard error into cli_err. The exit status, or -1. */
+static int run_lmz(const char *env, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int run_lmz(const char *env, const char *fmt, ...) {
+    char args[8192], cmd[20480], err_path[4200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(err_path, sizeof err_path, "%s/stderr", tmp_dir);
+    snprintf(cmd, sizeof cmd, "%s ./lmz %s %s 2>%s", env, args, strchr(args, '<') ? "" : "</dev/null", err_path);
+    int status = system(cmd);
+    size_t len;
+    char *err = test_read_file(err_path, &len);
+    snprintf(cli_err, sizeof cli_err, "%s", err ? err : "");
+    free(err);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+#define CHECK_LMZ_FAILS(needle, ...)                                                                              \
+    do {                                                                                                          \
+        int _rc = run_lmz(__VA_ARGS__);                                                                           \
+        printf("    exit %d: %.*s", _rc, (int)strcspn(cli_err, "\n") + 1, cli_err);                               \
+        CHECKF(_rc > 0 && strstr(cli_err, needle), "exit status %d, stderr should mention '%s': %s", _rc, needle,  \
+               cli_err);                                                                                          \
+    } while (0)
+
+#define CHECK_LMZ_OK(...)                                                                                         \
+    do {                                                                                                          \
+        int _rc = run_lmz(__VA_ARGS__);                                                                           \
+        CHECKF(_rc == 0, "exit status %d: %s", _rc, cli_err);                                                     \
+    } while (0)
+
+static bool same_file(const char *a, const char *b) {
+    size_t la, lb;
+    char *x = test_read_file(a, &la), *y = test_read_file(b, &lb);
+    bool same = x && y && la == lb && !memcmp(x, y, la);
+    free(x);
+    free(y);
+    return same;
+}
+
+/* Whether ./lmz exists (`make` builds it before `make test`); a test failure if not. */
+static bool have_lmz(void) {
+    if (exists("./lmz")) return true;
+    test_fail(__FILE__, __LINE__, "./lmz is missing: run `make` in the repository root before the tests");
+    return false;
+}
+
+/* lmz --lossy with a local rewriter (SmolLM2 rewriting and coding, to keep the test fast):
+ * the same archive for -T 1 and -T 2, greedy and best-of-2; -l shows it lossy; -d gives back
+ * exactly the rewrite the library keeps; bad options are refused with nothing written. */
+TEST(lossy_cli_local) {
+    lmz_model *m = test_model("smollm2");
+    lmz_tokenizer *tok = test_tokenizer("smollm2");
+    if (!m || !tok || !have_lmz() || !tmp()) return;
+    const char *model = test_model_path("smollm2"), *d = tmp_dir;
+    char in[4200], q[4200], path[4300], other[4300], out[4300];
+    snprintf(in, sizeof in, "%s/solution.txt", d);
+    snprintf(q, sizeof q, "%s/question.txt", d);
+    CHECK(write_text(in, solution) && write_text(q, question));
+
+    /* What the library keeps, for the archive's model and context. */
+    lmz_lossy_request r = {lmz_lossy_default_instruction, (const uint8_t *)question, strlen(question),
+                           (const uint8_t *)solution, strlen(solution)};
+    lmz_gen_output g = {0};
+    CHECKF(lmz_lossy_rewrite_local(m, tok, &r, 1, 0, 2, &g) == 0, "%s", lmz_last_error());
+    lmz_codec c;
+    lmz_lossy_result res = {0};
+    uint8_t sha[32];
+    lmz_model_fingerprint(m, sha);
+    bool ok = lmz_codec_init(&c, m, tok, sha, (const uint8_t *)question, strlen(question), 2, 0, 0, 0) == 0;
+    const char *texts[1] = {g.text};
+    size_t lens[1] = {g.len};
+    ok = ok && lmz_lossy_choose(&c, r.input, r.input_len, texts, lens, 1, &res) == 0;
+    lmz_codec_free(&c);
+    char kept[4096];
+    snprintf(kept, sizeof kept, "%.*s", ok ? (int)res.kept_len : 0, ok ? res.kept_text : "");
+    int kept_index = res.kept;
+    lmz_lossy_result_free(&res);
+    lmz_gen_output_free(&g);
+    CHECKF(ok, "%s", lmz_last_error());
+    CHECKF(kept_index == 0, "the rewrite should code smaller than this verbose solution");
+
+    CHECK_LMZ_OK("", "--lossy -q -m %s --rewriter %s --context %s -T 1 %s", model, model, q, in);
+    snprintf(path, sizeof path, "%s.lmz", in);
+    snprintf(other, sizeof other, "%s/t2.lmz", d);
+    CHECK_LMZ_OK("", "--lossy -q -m %s --rewriter %s --context %s -T 2 -c %s > %s", model, model, q, in, other);
+    CHECK(same_file(path, other));
+    CHECK_LMZ_OK("", "-l %s > %s/list.txt", path, d);
+    snprintf(out, sizeof out, "%s/list.txt", d);
+    size_t len;
+    char *list = test_read_file(out, &len);
+    bool listed = list && strstr(list, "lossy         holds a rewrite, not the original");
+    free(list);
+    CHECK(listed);
+    snprintf(out, sizeof out, "%s/back.txt", d);
+    CHECK_LMZ_OK("", "-d -m %s --context %s -o %s %s", model, q, out, path);
+    CHECK(strstr(cli_err, "is lossy: it gives back a rewrite"));
+    char *back = test_read_file(out, &len);
+    bool same = back && len == strlen(kept) && !memcmp(back, kept, len);
+    free(back);
+    CHECKF(same, "-d should give back the kept rewrite: %s", kept);
+
+    /* Best of 2, sampled: still the same archive on any thread count. */
+    CHECK_LMZ_OK("", "--lossy -q --best-of 2 -m %s --rewriter %s --context %s -T 1 -c %s > %s/b1.lmz", model, model, q,
+                 in, d);
+    CHECK_LMZ_OK("", "--lossy -v --best-of 2 -m %s --rewriter %s --context %s -T 2 -c %s > %s/b2.lmz", model, model, q,
+                 in, d);
+    CHECK(strstr(cli_err, "coded sizes: the input") && strstr(cli_err, "#1"));
+    snprintf(path, sizeof path, "%s/b1.lmz", d);
+    snprintf(other, sizeof other, "%s/b2.lmz", d);
+    CHECK(same_file(path, other));
+
+    /* Refusals: nothing written. */
+    snprintf(out, sizeof out, "%s/refused.lmz", d);
+    CHECK_LMZ_FAILS("--best-of wants a number from 1 to 64", "", "--lossy --best-of 0 -o %s %s", out, in);
+    CHECK_LMZ_FAILS("go with --lossy", "", "--best-of 2 -o %s %s", out, in);
+    CHECK_LMZ_FAILS("--lossy compresses", "", "--lossy -d %s", path);
+    CHECK_LMZ_FAILS("no-such-rewriter.gguf", "", "--lossy -m %s --rewriter %s/no-such-rewriter.gguf -o %s %s", model,
+                    d, out, in);
+    CHECK_LMZ_FAILS("no-such-prompt", "", "--lossy -m %s --rewriter %s --rewrite-prompt %s/no-such-prompt -o %s %s",
+                    model, model, d, out, in);
+    CHECK(!exists(out));
 }

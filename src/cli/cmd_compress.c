@@ -14,6 +14,7 @@
 
 #include "../codec/adapter_choice.h"
 #include "../codec/codec.h"
+#include "../lossy/lossy.h"
 #include "../model/fingerprint.h"
 #include "../util/error.h"
 #include "cli.h"
@@ -45,7 +46,29 @@ static const char usage[] =
     "  -T N               threads (default 2); the archive is identical for any N\n"
     "  --chunk BYTES      input bytes per independent chunk (default 4096)\n"
     "  -v, --verbose      print statistics;  -q, --quiet: print nothing but errors\n"
-    "  -h, --help         this help\n"
+    "\n"
+    "  Lossy compression by succinct rewrite:\n"
+    "  --lossy            compress a rewrite of the input instead of the input: the rewriter\n"
+    "                     model is asked to restate it as succinctly as it can while keeping\n"
+    "                     what a reader needs (for a solution: its reasoning steps and final\n"
+    "                     answer); each rewrite is coded with the archive's model (-m, and\n"
+    "                     --prompt/--context as for the input) and the smallest kept; -d gives\n"
+    "                     back that rewrite, -l shows the archive as lossy. When no rewrite\n"
+    "                     codes smaller than the input, the input is compressed losslessly\n"
+    "                     instead (and lmz says so)\n"
+    "  --rewriter MODEL   a local instruct GGUF file or fetched model's name (default\n"
+    "                     qwen25coder: Qwen2.5-Coder-1.5B-Instruct), rewriting greedily for\n"
+    "                     --best-of 1 and sampling (temperature 0.7, top-k 40, top-p 0.95,\n"
+    "                     seeds from --seed) otherwise; a rewrite has at most as many tokens\n"
+    "                     as the input, and at least 64\n"
+    "  --best-of N        make N rewrites as one batch and keep the one that codes smallest\n"
+    "                     (default 1; ties: the first)\n"
+    "  --seed S           base seed of sampled rewrites (default 0); same seed, same rewrites\n"
+    "  --rewrite-prompt FILE  the instruction to send instead of the default (lmz --help-lossy\n"
+    "                     prints it); the rewriter gets the instruction, then\n"
+    "                     \"\\n\\nThe text answers this prompt:\\n\" and the --prompt/--context text\n"
+    "                     when given, then \"\\n\\nText to rewrite:\\n\" and the input\n"
+    "  -h, --help         this help;  --help-lossy: the default rewrite instruction\n"
     "\n"
     "  Other commands: lmz model info, lmz tokenize, lmz logits, lmz perplexity, lmz generate,\n"
     "  lmz speed (see `lmz help`).\n";
@@ -57,6 +80,10 @@ typedef struct {
     bool to_stdout, force, rm, verbose, quiet;
     const char *out_path, *model_path, *context_path, *prompt, *lora_path, *lora_dir;
     int threads, chunk_bytes;
+    bool lossy;
+    const char *rewriter, *rewrite_prompt_path;
+    int best_of;
+    uint64_t seed;
     const char **files;
     int n_files;
 } options;
@@ -257,21 +284,128 @@ static void unload_model(loaded_model *lm) {
     lmz_model_free(lm->model);
 }
 
-static int make_codec(const options *o, const loaded_model *lm, lmz_codec *codec) {
-    blob ctx = {0};
-    const uint8_t *context = NULL;
-    size_t context_len = 0;
+/* The context the coding is conditioned on (--context FILE or --prompt TEXT), or none. */
+typedef struct {
+    blob file;
+    const uint8_t *data; /* NULL: no context */
+    size_t len;
+} context_text;
+
+static int load_context(const options *o, context_text *ct) {
+    memset(ct, 0, sizeof *ct);
     if (o->context_path) {
-        if (load_blob(o->context_path, &ctx)) return -1;
-        context = ctx.data;
-        context_len = ctx.len;
+        if (load_blob(o->context_path, &ct->file)) return -1;
+        ct->data = ct->file.data ? ct->file.data : (const uint8_t *)"";
+        ct->len = ct->file.len;
     } else if (o->prompt) {
-        context = (const uint8_t *)o->prompt;
-        context_len = strlen(o->prompt);
+        ct->data = (const uint8_t *)o->prompt;
+        ct->len = strlen(o->prompt);
     }
-    int rc = lmz_codec_init(codec, lm->model, lm->tok, lm->sha, context, context_len, o->threads, o->chunk_bytes, 0, 0);
+    return 0;
+}
+
+static int make_codec(const options *o, const loaded_model *lm, const context_text *ct, lmz_codec *codec) {
+    int rc = lmz_codec_init(codec, lm->model, lm->tok, lm->sha, ct->data, ct->len, o->threads, o->chunk_bytes, 0, 0);
     if (rc == 0) rc = lmz_codec_set_lora(codec, lm->lora);
-    free_blob(&ctx);
+    return rc;
+}
+
+/* ---------------- lossy: the rewriter ---------------- */
+
+typedef struct {
+    lmz_model *model; /* a local rewriter */
+    lmz_tokenizer *tok;
+    blob instruction_file; /* --rewrite-prompt */
+    char *instruction;     /* NUL-terminated */
+} rewriter;
+
+/* Loads the instruction and the rewriter; prints what went wrong. */
+static int load_rewriter(const options *o, rewriter *rw) {
+    memset(rw, 0, sizeof *rw);
+    if (o->rewrite_prompt_path) {
+        blob *f = &rw->instruction_file;
+        if (load_blob(o->rewrite_prompt_path, f) || (f->len && memchr(f->data, 0, f->len) &&
+                                                      lmz_fail("%s: the rewrite instruction holds a NUL byte",
+                                                               o->rewrite_prompt_path))) {
+            cli_error("%s", lmz_last_error());
+            return -1;
+        }
+        if (!(rw->instruction = malloc(f->len + 1))) {
+            cli_error("out of memory");
+            return -1;
+        }
+        if (f->len) memcpy(rw->instruction, f->data, f->len);
+        rw->instruction[f->len] = 0;
+    } else if (!(rw->instruction = strdup(lmz_lossy_default_instruction))) {
+        cli_error("out of memory");
+        return -1;
+    }
+    cli_opts co = {0};
+    co.model_path = o->rewriter ? o->rewriter : "qwen25coder";
+    return cli_load(&co, &rw->model, &rw->tok);
+}
+
+static void unload_rewriter(rewriter *rw) {
+    lmz_tokenizer_free(rw->tok);
+    lmz_model_free(rw->model);
+    free(rw->instruction);
+    free_blob(&rw->instruction_file);
+    memset(rw, 0, sizeof *rw);
+}
+
+/* --lossy: the rewrites of INPUT's bytes, the choice among them by coded size, and the
+ * chosen archive written to OUT_PATH (NULL: standard output). */
+static int compress_lossy(const options *o, lmz_codec *codec, const rewriter *rw, const context_text *ct,
+                          const char *input, const char *name, const char *out_path, mode_t mode) {
+    blob in;
+    if (load_blob(input, &in)) return -1;
+    lmz_lossy_request req = {rw->instruction, ct->data, ct->len, in.data ? in.data : (const uint8_t *)"", in.len};
+    int n = o->best_of;
+    lmz_gen_output *gen = lmz_calloc((size_t)n, sizeof *gen);
+    const char **texts = lmz_calloc((size_t)n, sizeof *texts);
+    size_t *lens = lmz_calloc((size_t)n, sizeof *lens);
+    lmz_lossy_result res = {0};
+    double t0 = now_seconds();
+    int rc = gen && texts && lens ? lmz_lossy_rewrite_local(rw->model, rw->tok, &req, n, o->seed, o->threads, gen) : -1;
+    double t_gen = now_seconds() - t0;
+    if (rc == 0) {
+        for (int i = 0; i < n; i++) {
+            texts[i] = gen[i].text;
+            lens[i] = gen[i].len;
+        }
+        rc = lmz_lossy_choose(codec, req.input, req.input_len, texts, lens, n, &res);
+    }
+    if (rc == 0) {
+        output out;
+        rc = open_output(o, out_path, &out);
+        if (rc == 0) {
+            rc = write_file_fn(out.f, res.archive.data, res.archive.len);
+            if (close_output(&out, rc == 0, mode)) rc = -1;
+        }
+    }
+    if (rc == 0 && o->verbose) {
+        fprintf(stderr, "%s: %zu bytes; rewritten %d time%s by %s in %.1fs (tokens:", name, in.len, n, n == 1 ? "" : "s",
+                rw->model->name, t_gen);
+        for (int i = 0; i < n; i++) fprintf(stderr, " %d%s", gen[i].n_tokens, gen[i].reason == LMZ_STOP_EOG ? "" : "+");
+        fprintf(stderr, ")\n%s: coded sizes: the input %zu bytes; rewrites", name, res.original_bytes);
+        for (int i = 0; i < n; i++) {
+            if (res.candidate_bytes[i]) fprintf(stderr, "%s #%d %zu", i ? "," : "", i, res.candidate_bytes[i]);
+            else fprintf(stderr, "%s #%d empty", i ? "," : "", i);
+        }
+        if (res.kept >= 0)
+            fprintf(stderr, "\n%s: kept rewrite #%d: %zu bytes of text, archive %zu bytes (%.2f%% of the input)\n", name,
+                    res.kept, res.kept_len, res.archive.len, in.len ? 100.0 * (double)res.archive.len / (double)in.len : 0.0);
+        else fprintf(stderr, "\n");
+    }
+    if (rc == 0 && res.kept < 0 && !o->quiet)
+        fprintf(stderr, "lmz: %s: no rewrite codes smaller than the input (%zu bytes); wrote the input's lossless archive "
+                        "instead\n", name, res.original_bytes);
+    for (int i = 0; gen && i < n; i++) lmz_gen_output_free(&gen[i]);
+    free(gen);
+    free(texts);
+    free(lens);
+    lmz_lossy_result_free(&res);
+    free_blob(&in);
     return rc;
 }
 
@@ -398,7 +532,8 @@ static int find_archive_adapter(const options *o, lmz_codec *codec, const lmz_ar
     return lmz_codec_set_lora(codec, found->adapters[0]);
 }
 
-static int process(const options *o, lmz_codec *codec, const lmz_adapter_set *candidates, const char *input) {
+static int process(const options *o, lmz_codec *codec, const lmz_adapter_set *candidates, const rewriter *rw,
+                   const context_text *ct, const char *input) {
     const char *name = input ? input : "(stdin)";
     char buf[4096];
     const char *out_path;
@@ -411,7 +546,9 @@ static int process(const options *o, lmz_codec *codec, const lmz_adapter_set *ca
     progress_state ps = {o, input && S_ISREG(in_st.st_mode) ? (uint64_t)in_st.st_size : 0, t0, isatty(2) != 0};
     lmz_codec_stats st;
     int rc;
-    if (o->mode == MODE_COMPRESS) {
+    if (o->mode == MODE_COMPRESS && o->lossy) {
+        if (compress_lossy(o, codec, rw, ct, input, name, out_path, in_st.st_mode ? in_st.st_mode : 0644)) return -1;
+    } else if (o->mode == MODE_COMPRESS) {
         FILE *in = input ? fopen(input, "rb") : stdin;
         if (!in) return lmz_fail("%s: %s", input, strerror(errno));
         output out;
@@ -476,6 +613,7 @@ static int process(const options *o, lmz_codec *codec, const lmz_adapter_set *ca
 static int parse(int argc, char **argv, options *o) {
     memset(o, 0, sizeof *o);
     o->threads = 2;
+    o->best_of = 1;
     o->files = calloc((size_t)argc, sizeof *o->files);
     if (!o->files) return -1;
     bool only_files = false;
@@ -488,7 +626,8 @@ static int parse(int argc, char **argv, options *o) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool needs = !strcmp(a, "-o") || !strcmp(a, "-m") || !strcmp(a, "--context") || !strcmp(a, "--prompt") ||
                      !strcmp(a, "-T") || !strcmp(a, "--chunk") || !strcmp(a, "--lora") ||
-                     !strcmp(a, "--lora-dir");
+                     !strcmp(a, "--lora-dir") || !strcmp(a, "--rewriter") || !strcmp(a, "--rewrite-prompt") ||
+                     !strcmp(a, "--best-of") || !strcmp(a, "--seed");
         if (needs && !v) {
             cli_error("option %s needs a value (see lmz --help)", a);
             return -1;
@@ -507,12 +646,36 @@ static int parse(int argc, char **argv, options *o) {
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(usage, stdout);
             exit(0);
+        } else if (!strcmp(a, "--help-lossy")) {
+            printf("%s\n", lmz_lossy_default_instruction);
+            exit(0);
         } else if (!strcmp(a, "-o")) o->out_path = argv[++i];
         else if (!strcmp(a, "-m")) o->model_path = argv[++i];
         else if (!strcmp(a, "--context")) o->context_path = argv[++i];
         else if (!strcmp(a, "--prompt")) o->prompt = argv[++i];
         else if (!strcmp(a, "--lora")) o->lora_path = argv[++i];
         else if (!strcmp(a, "--lora-dir")) o->lora_dir = argv[++i];
+        else if (!strcmp(a, "--lossy")) o->lossy = true;
+        else if (!strcmp(a, "--rewriter")) o->rewriter = argv[++i];
+        else if (!strcmp(a, "--rewrite-prompt")) o->rewrite_prompt_path = argv[++i];
+        else if (!strcmp(a, "--seed")) {
+            char *end;
+            errno = 0;
+            unsigned long long v = strtoull(argv[++i], &end, 10);
+            if (errno || *end || end == argv[i] || argv[i][0] == '-') {
+                cli_error("--seed wants a number from 0 to %llu, not '%s'", (unsigned long long)UINT64_MAX, argv[i]);
+                return -1;
+            }
+            o->seed = v;
+        } else if (!strcmp(a, "--best-of")) {
+            char *end;
+            long n = strtol(argv[++i], &end, 10);
+            if (*end || end == argv[i] || n < 1 || n > LMZ_LOSSY_MAX_CANDIDATES) {
+                cli_error("--best-of wants a number from 1 to %d, not '%s'", LMZ_LOSSY_MAX_CANDIDATES, argv[i]);
+                return -1;
+            }
+            o->best_of = (int)n;
+        }
         else if (!strcmp(a, "-T") || !strcmp(a, "--chunk")) {
             char *end;
             long n = strtol(argv[++i], &end, 10);
@@ -534,6 +697,19 @@ static int parse(int argc, char **argv, options *o) {
     }
     if (o->lora_path && o->lora_dir) {
         cli_error("give --lora or --lora-dir, not both");
+        return -1;
+    }
+    bool lossy_only = o->rewriter || o->rewrite_prompt_path || o->best_of != 1 || o->seed;
+    if (lossy_only && !o->lossy) {
+        cli_error("--rewriter, --rewrite-prompt, --best-of and --seed go with --lossy");
+        return -1;
+    }
+    if (o->lossy && o->mode != MODE_COMPRESS) {
+        cli_error("--lossy compresses; -d, -t and -l read a lossy archive like any other, without it");
+        return -1;
+    }
+    if (o->lossy && o->lora_dir) {
+        cli_error("--lossy does not choose adapters: give the coder's adapter with --lora FILE");
         return -1;
     }
     if (o->out_path && o->n_files > 1) {
@@ -579,10 +755,16 @@ int cmd_compress(int argc, char **argv) {
     if (!o.model_path) o.model_path = model_named_by_archive(&o);
     loaded_model lm = {0};
     lmz_codec codec = {0};
+    context_text ct = {0};
+    rewriter rw = {0};
     bool need_model = o.mode != MODE_LIST;
-    if (need_model && (load_model(&o, &lm) || make_codec(&o, &lm, &codec))) {
-        if (lm.model) cli_error("%s", lmz_last_error());
+    bool failed = need_model && (load_model(&o, &lm) || load_context(&o, &ct) || make_codec(&o, &lm, &ct, &codec));
+    if (failed && lm.model) cli_error("%s", lmz_last_error()); /* a failed model load has said why */
+    if (!failed && o.lossy) failed = load_rewriter(&o, &rw) != 0;
+    if (failed) {
+        unload_rewriter(&rw);
         lmz_codec_free(&codec);
+        free_blob(&ct.file);
         unload_model(&lm);
         free(o.files);
         return 1;
@@ -591,12 +773,14 @@ int cmd_compress(int argc, char **argv) {
     for (int i = 0; i < o.n_files; i++) {
         const char *input = strcmp(o.files[i], "-") ? o.files[i] : NULL;
         lmz_clear_error();
-        if (process(&o, &codec, &lm.candidates, input)) {
+        if (process(&o, &codec, &lm.candidates, &rw, &ct, input)) {
             cli_error("%s", lmz_last_error());
             failures++;
         }
     }
+    unload_rewriter(&rw);
     lmz_codec_free(&codec);
+    free_blob(&ct.file);
     unload_model(&lm);
     free(o.files);
     return failures ? 1 : 0;
