@@ -66,7 +66,8 @@ static const uint32_t all_types[] = {LMZ_F32, LMZ_F16, LMZ_BF16, LMZ_Q4_0, LMZ_Q
 
 TEST(kernels_simd_equals_scalar_bit_for_bit) {
     /* 37 rows: two groups for the 16-row kernels plus a remainder; 70 tokens: more than
-     * one 64-token tile; one token of tiny values and one all-zero block. */
+     * one 64-token tile; 1..4 tokens: the small-batch kernels; one token of tiny values and
+     * one all-zero block. */
     enum { ROWS = 37, N_TOK = 70 };
     const int64_t k = 768; /* 3 super-blocks, 24 blocks */
     enum lmz_isa best = lmz_isa_detect();

@@ -74,8 +74,11 @@ static inline size_t prefetch_lines_per_block(size_t row_bytes, int64_t nb) {
     return (group_lines + (size_t)nb - 1) / (size_t)nb;
 }
 
-/* While block B of the group at W is computed, its share of the next group's lines. */
-static inline void prefetch_next_group(const uint8_t *w, size_t row_bytes, int64_t b, size_t lines) {
+/* While block B of the group at W is computed, its share of the next group's lines.
+ * Always inlined: GCC 12 left out the prefetches of the small-batch kernels' calls
+ * (checked in the object code) when it was merely inline. */
+static inline __attribute__((always_inline)) void prefetch_next_group(const uint8_t *w, size_t row_bytes, int64_t b,
+                                                                      size_t lines) {
     const uint8_t *next = w + 16 * row_bytes;
     for (size_t i = 0; i < lines; i++) _mm_prefetch((const char *)(next + 64 * ((size_t)b * lines + i)), _MM_HINT_T0);
 }
@@ -190,6 +193,27 @@ void lmz_dot16_q8_0_avx512(int64_t k, const void *w, size_t row_bytes, const uin
 
 /* ---- 256-element K-quant blocks ---- */
 
+/* lmz_kquant_scale_min lane-wise, from the transposed first 16 bytes of a Q4_K block
+ * (HDR[1..3] = scale bytes 0..11): SC[j] = scale of sub-block j, MPAIR[j] = its min in
+ * both 16-bit halves (for VPDPWSSD against a pair of activation block sums). */
+static inline void kquant_scales16(const __m512i hdr[4], __m512i sc[8], __m512i mpair[8]) {
+    const __m512i six = _mm512_set1_epi32(63), four = _mm512_set1_epi32(15), two = _mm512_set1_epi32(3);
+    const __m512i s0 = hdr[1], s1 = hdr[2], s2 = hdr[3];
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) {
+        __m512i m_lo = _mm512_and_si512(_mm512_srli_epi32(s1, (unsigned)(8 * j)), six);
+        sc[j] = _mm512_and_si512(_mm512_srli_epi32(s0, (unsigned)(8 * j)), six);
+        sc[j + 4] = _mm512_or_si512(
+            _mm512_and_si512(_mm512_srli_epi32(s2, (unsigned)(8 * j)), four),
+            _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(s0, (unsigned)(8 * j + 6)), two), 4));
+        __m512i m_hi = _mm512_or_si512(
+            _mm512_and_si512(_mm512_srli_epi32(s2, (unsigned)(8 * j + 4)), four),
+            _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(s1, (unsigned)(8 * j + 6)), two), 4));
+        mpair[j] = _mm512_or_si512(m_lo, _mm512_slli_epi32(m_lo, 16));
+        mpair[j + 4] = _mm512_or_si512(m_hi, _mm512_slli_epi32(m_hi, 16));
+    }
+}
+
 /* Q4_K: d, dmin (fp16), 12 bytes of 6-bit scales and mins, 128 bytes of nibbles; sub-block
  * j (32 elements) is the low (j even) or high (j odd) nibbles of bytes 32*(j/2)... */
 void lmz_dot16_q4_k_avx512(int64_t k, const void *wp, size_t row_bytes, const uint8_t *acts, size_t stride, int n,
@@ -197,8 +221,6 @@ void lmz_dot16_q4_k_avx512(int64_t k, const void *wp, size_t row_bytes, const ui
     const uint8_t *w = wp;
     const int64_t nb = k / 256;
     const size_t lines_per_block = prefetch_lines_per_block(row_bytes, nb);
-    const __m512i six = _mm512_set1_epi32(63), four = _mm512_set1_epi32(15),
-                  two = _mm512_set1_epi32(3);
     __m512 acc[TOKEN_TILE];
     __m512i isum[TOKEN_TILE];
     for (int t0 = 0; t0 < n; t0 += TOKEN_TILE) {
@@ -210,22 +232,8 @@ void lmz_dot16_q4_k_avx512(int64_t k, const void *wp, size_t row_bytes, const ui
             __m512i hdr[4];
             load_rows(blk, row_bytes, hdr);
             const __m512 d = fp16_low(hdr[0]), dmin = fp16_high(hdr[0]);
-            /* lmz_kquant_scale_min, lane-wise */
-            const __m512i s0 = hdr[1], s1 = hdr[2], s2 = hdr[3];
             __m512i sc[8], mpair[8];
-            for (int j = 0; j < 4; j++) {
-                __m512i m_lo = _mm512_and_si512(_mm512_srli_epi32(s1, (unsigned)(8 * j)), six);
-                sc[j] = _mm512_and_si512(_mm512_srli_epi32(s0, (unsigned)(8 * j)), six);
-                __m512i sc_hi = _mm512_or_si512(
-                    _mm512_and_si512(_mm512_srli_epi32(s2, (unsigned)(8 * j)), four),
-                    _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(s0, (unsigned)(8 * j + 6)), two), 4));
-                __m512i m_hi = _mm512_or_si512(
-                    _mm512_and_si512(_mm512_srli_epi32(s2, (unsigned)(8 * j + 4)), four),
-                    _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(s1, (unsigned)(8 * j + 6)), two), 4));
-                sc[j + 4] = sc_hi;
-                mpair[j] = _mm512_or_si512(m_lo, _mm512_slli_epi32(m_lo, 16));
-                mpair[j + 4] = _mm512_or_si512(m_hi, _mm512_slli_epi32(m_hi, 16));
-            }
+            kquant_scales16(hdr, sc, mpair);
             for (int t = 0; t < nt; t++) isum[t] = _mm512_setzero_si512();
             for (int c = 0; c < 4; c++) {
                 __m512i wq[16];
@@ -325,6 +333,234 @@ void lmz_dot16_q6_k_avx512(int64_t k, const void *wp, size_t row_bytes, const ui
             }
         }
         store_tile(acc, nt, out + (size_t)t0 * os, os);
+    }
+}
+
+/* ---- small batches (1..LMZ_SMALL_BATCH tokens): rows read in their own byte order ----
+ * For a token or two, transposing 16 rows per block costs more than the arithmetic. These
+ * kernels read each row's block contiguously (one 64-byte vector holds 128 nibbles) and
+ * multiply it against the token's activations rearranged once per block to match the
+ * row's byte order; each row gives 16 dword partial sums of the block's exact integer
+ * sum, and hsum16 adds the 16 rows' partials into one vector with lane r = row r. From
+ * there the float part is the lane-wise expression of the 16-row kernels above (same
+ * operations, same order). The next group is prefetched as above, a few lines per row. */
+
+/* Lane r of HALF[0] = the sum of dwords 0..7 of V[r], of HALF[1] the sum of dwords 8..15
+ * (integers: exact in any order). A transpose-and-add tree: dword pairs, then quadwords,
+ * then 128-bit lanes. */
+static inline void hsum16_halves(const __m512i v[16], __m512i half[2]) {
+    __m512i a[8], b[4];
+    for (int i = 0; i < 8; i++) /* dwords 0, 2 of each 128-bit lane: row 2i; 1, 3: row 2i + 1 */
+        a[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]),
+                                _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
+    for (int i = 0; i < 4; i++) /* dword j of each 128-bit lane: row 4i + j */
+        b[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(a[2 * i], a[2 * i + 1]),
+                                _mm512_unpackhi_epi64(a[2 * i], a[2 * i + 1]));
+    /* 128-bit lanes: rows 0-3 of half 0, of half 1, rows 4-7 of half 0, of half 1 */
+    __m512i c0 = _mm512_add_epi32(_mm512_shuffle_i32x4(b[0], b[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                  _mm512_shuffle_i32x4(b[0], b[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    __m512i c1 = _mm512_add_epi32(_mm512_shuffle_i32x4(b[2], b[3], _MM_SHUFFLE(2, 0, 2, 0)),
+                                  _mm512_shuffle_i32x4(b[2], b[3], _MM_SHUFFLE(3, 1, 3, 1)));
+    half[0] = _mm512_shuffle_i32x4(c0, c1, _MM_SHUFFLE(2, 0, 2, 0));
+    half[1] = _mm512_shuffle_i32x4(c0, c1, _MM_SHUFFLE(3, 1, 3, 1));
+}
+
+/* Lane r = the sum of the 16 dwords of V[r]. */
+static inline __m512i hsum16(const __m512i v[16]) {
+    __m512i half[2];
+    hsum16_halves(v, half);
+    return _mm512_add_epi32(half[0], half[1]);
+}
+
+/* Byte offsets of rows 0..15, for gathering one dword per row. */
+static inline __m512i gather_row_offsets(size_t row_bytes) {
+    return _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                              _mm512_set1_epi32((int)row_bytes));
+}
+
+/* Two 32-byte pieces as one vector. */
+static inline __m512i load_2x256(const void *lo, const void *hi) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)lo)),
+                              _mm256_loadu_si256((const __m256i *)hi), 1);
+}
+
+/* Q4_K, NT tokens. A row's 128 nibble bytes are two vectors; the low nibbles of bytes
+ * 0..63 are sub-blocks 0 and 2, the high ones 1 and 3 (4..7 likewise in bytes 64..127),
+ * so the activations are arranged as q[0..31]|q[64..95], q[32..63]|q[96..127], ...
+ * VPMADDUBSW gives 16-bit pair sums (at most 2 * 15 * 128, exact) and VPDPWSSD multiplies
+ * them by the sub-block scale, which each row's scales are shuffled into from the
+ * lane-wise decoded ones (kquant_scales16). */
+static inline __attribute__((always_inline)) void dot16_q4_k_small(int64_t k, const uint8_t *w, size_t row_bytes,
+                                                                   const uint8_t *acts, size_t stride, const int nt,
+                                                                   float *out, size_t os) {
+    const int64_t nb = k / 256;
+    const size_t lines_per_row = prefetch_lines_per_block(row_bytes, 16 * nb);
+    const __m512i low4 = _mm512_set1_epi8(0x0f);
+    /* VPSHUFB controls: words 0..15 <- scale word A, 16..31 <- word B of a row's 8 scale
+     * words, for the (A, B) sub-block pairs of the four weight vectors */
+    static const int pairs[4][2] = {{0, 2}, {1, 3}, {4, 6}, {5, 7}};
+    __m512i sel[4];
+    for (int x = 0; x < 4; x++) {
+        const int a = 2 * pairs[x][0], b = 2 * pairs[x][1];
+        sel[x] = _mm512_inserti64x4(_mm512_set1_epi16((short)(a | (a + 1) << 8)),
+                                    _mm256_set1_epi16((short)(b | (b + 1) << 8)), 1);
+    }
+    __m512 acc[LMZ_SMALL_BATCH];
+    for (int t = 0; t < nt; t++) acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = w + b * 144;
+        __m512i hdr[4], sc[8], mpair[8];
+        load_rows(blk, row_bytes, hdr);
+        const __m512 d = fp16_low(hdr[0]), dmin = fp16_high(hdr[0]);
+        kquant_scales16(hdr, sc, mpair);
+        /* each row's scales as 8 words: lane L of z[i] holds those of row 4L + i; kept in
+         * memory, from where each row's 16 bytes are broadcast by a load */
+        __m512i z[4];
+        {
+            const __m512i p01 = _mm512_or_si512(sc[0], _mm512_slli_epi32(sc[1], 16));
+            const __m512i p23 = _mm512_or_si512(sc[2], _mm512_slli_epi32(sc[3], 16));
+            const __m512i p45 = _mm512_or_si512(sc[4], _mm512_slli_epi32(sc[5], 16));
+            const __m512i p67 = _mm512_or_si512(sc[6], _mm512_slli_epi32(sc[7], 16));
+            const __m512i t0 = _mm512_unpacklo_epi32(p01, p23), t1 = _mm512_unpackhi_epi32(p01, p23);
+            const __m512i t2 = _mm512_unpacklo_epi32(p45, p67), t3 = _mm512_unpackhi_epi32(p45, p67);
+            z[0] = _mm512_unpacklo_epi64(t0, t2);
+            z[1] = _mm512_unpackhi_epi64(t0, t2);
+            z[2] = _mm512_unpacklo_epi64(t1, t3);
+            z[3] = _mm512_unpackhi_epi64(t1, t3);
+        }
+        __m512i xa[LMZ_SMALL_BATCH][4];
+        for (int t = 0; t < nt; t++) {
+            const int8_t *q = ((const lmz_act256 *)(acts + (size_t)t * stride) + b)->q;
+#pragma GCC unroll 4
+            for (int x = 0; x < 4; x++) {
+                const int8_t *lo = q + 128 * (x / 2) + 32 * (x % 2);
+                xa[t][x] = load_2x256(lo, lo + 64);
+            }
+        }
+        __m512i part[LMZ_SMALL_BATCH][16];
+        for (int r = 0; r < 16; r++) {
+            prefetch_next_group(w, row_bytes, 16 * b + r, lines_per_row);
+            const uint8_t *qs = blk + (size_t)r * row_bytes + 16;
+            const __m512i v0 = _mm512_loadu_si512(qs), v1 = _mm512_loadu_si512(qs + 64);
+            const __m512i wq[4] = {_mm512_and_si512(v0, low4), _mm512_and_si512(_mm512_srli_epi16(v0, 4), low4),
+                                   _mm512_and_si512(v1, low4), _mm512_and_si512(_mm512_srli_epi16(v1, 4), low4)};
+            const uint8_t *zrow = (const uint8_t *)z + 64 * (r & 3) + 16 * (r >> 2);
+            const __m512i zr = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)zrow));
+            __m512i s[4];
+#pragma GCC unroll 4
+            for (int x = 0; x < 4; x++) s[x] = _mm512_shuffle_epi8(zr, sel[x]);
+            for (int t = 0; t < nt; t++) {
+                /* two independent chains */
+                __m512i p0 = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(wq[0], xa[t][0]), s[0]);
+                __m512i p1 = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(wq[1], xa[t][1]), s[1]);
+                p0 = _mm512_dpwssd_epi32(p0, _mm512_maddubs_epi16(wq[2], xa[t][2]), s[2]);
+                p1 = _mm512_dpwssd_epi32(p1, _mm512_maddubs_epi16(wq[3], xa[t][3]), s[3]);
+                part[t][r] = _mm512_add_epi32(p0, p1);
+            }
+        }
+        for (int t = 0; t < nt; t++) {
+            const lmz_act256 *a = (const lmz_act256 *)(acts + (size_t)t * stride) + b;
+            __m512i summ = _mm512_setzero_si512();
+            for (int j = 0; j < 8; j++)
+                summ = _mm512_dpwssd_epi32(summ, mpair[j], _mm512_set1_epi32(load_i32(&a->bsums[2 * j])));
+            __m512 dx = _mm512_set1_ps(a->d);
+            __m512 c = _mm512_sub_ps(_mm512_mul_ps(_mm512_mul_ps(d, dx), _mm512_cvtepi32_ps(hsum16(part[t]))),
+                                     _mm512_mul_ps(_mm512_mul_ps(dmin, dx), _mm512_cvtepi32_ps(summ)));
+            acc[t] = _mm512_add_ps(acc[t], c);
+        }
+    }
+    store_tile(acc, nt, out, os);
+}
+
+void lmz_dot16_q4_k_small_avx512(int64_t k, const void *w, size_t row_bytes, const uint8_t *acts, size_t stride,
+                                 int n, float *out, size_t os) {
+    /* a constant token count per call, so that the per-token arrays stay in registers */
+    switch (n) {
+    case 1: dot16_q4_k_small(k, w, row_bytes, acts, stride, 1, out, os); break;
+    case 2: dot16_q4_k_small(k, w, row_bytes, acts, stride, 2, out, os); break;
+    case 3: dot16_q4_k_small(k, w, row_bytes, acts, stride, 3, out, os); break;
+    default: dot16_q4_k_small(k, w, row_bytes, acts, stride, 4, out, os); break;
+    }
+}
+
+/* Q6_K, NT tokens. Bytes 0..63 of ql hold elements 0..127 (low nibbles: groups 0 and 1,
+ * high nibbles: 2 and 3), bytes 64..127 elements 128..255, so with qh[32h..32h+31] in both
+ * 256-bit halves each weight vector takes its two high bits from one shift per half, and
+ * the activations are used in their own order. Each 128-bit lane of a weight vector is
+ * one 16-element scale group: VPMADDUBSW pair sums (at most 2 * 63 * 128) times the
+ * lane's scale with VPDPWSSD. The stored weights are w + 32: the row's correction
+ * 32 * sum_i sc_i * bsums[i] is taken back from its partial sums before the reduction. */
+static inline __attribute__((always_inline)) void dot16_q6_k_small(int64_t k, const uint8_t *w, size_t row_bytes,
+                                                                   const uint8_t *acts, size_t stride, const int nt,
+                                                                   float *out, size_t os) {
+    const int64_t nb = k / 256;
+    const size_t lines_per_row = prefetch_lines_per_block(row_bytes, 16 * nb);
+    const __m512i low4 = _mm512_set1_epi8(0x0f), bits45 = _mm512_set1_epi8(0x30);
+    /* high bits of groups 0 | 1 (shift left 4 | 2) and 2 | 3 (right 0 | 2), per half */
+    const __m512i shl = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+    const __m512i shr = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+    /* VPERMW indices: lane i of the scale vector of weight vector v is scale 4v + i */
+    __m512i sel[4];
+    for (int v = 0; v < 4; v++)
+        sel[v] = _mm512_add_epi16(_mm512_set1_epi16((short)(4 * v)),
+                                  _mm512_set_epi64(0x0003000300030003, 0x0003000300030003, 0x0002000200020002,
+                                                   0x0002000200020002, 0x0001000100010001, 0x0001000100010001, 0, 0));
+    const __m512i row_offsets = gather_row_offsets(row_bytes);
+    __m512 acc[LMZ_SMALL_BATCH];
+    for (int t = 0; t < nt; t++) acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = w + b * 210;
+        /* d is the last 2 bytes of the block: the high half of the dword at 206 */
+        const __m512 d = fp16_high(_mm512_i32gather_epi32(row_offsets, blk + 206, 1));
+        __m512i part[LMZ_SMALL_BATCH][16];
+        for (int r = 0; r < 16; r++) {
+            prefetch_next_group(w, row_bytes, 16 * b + r, lines_per_row);
+            const uint8_t *row = blk + (size_t)r * row_bytes;
+            const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(row + 192)));
+            __m512i wq[4], s[4];
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) {
+                const __m512i ql = _mm512_loadu_si512(row + 64 * h);
+                const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(row + 128 + 32 * h)));
+                /* 0xf8: a | (b & c) */
+                wq[2 * h] = _mm512_ternarylogic_epi32(_mm512_and_si512(ql, low4), _mm512_sllv_epi16(qh, shl), bits45,
+                                                      0xf8);
+                wq[2 * h + 1] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(ql, 4), low4),
+                                                          _mm512_srlv_epi16(qh, shr), bits45, 0xf8);
+            }
+#pragma GCC unroll 4
+            for (int v = 0; v < 4; v++) s[v] = _mm512_permutexvar_epi16(sel[v], _mm512_castsi256_si512(sc16));
+            for (int t = 0; t < nt; t++) {
+                const lmz_act256 *a = (const lmz_act256 *)(acts + (size_t)t * stride) + b;
+                __m512i p[2]; /* two independent chains */
+#pragma GCC unroll 2
+                for (int v = 0; v < 2; v++) {
+                    const __m512i x0 = _mm512_loadu_si512(a->q + 64 * v), x1 = _mm512_loadu_si512(a->q + 128 + 64 * v);
+                    p[v] = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(wq[v], x0), s[v]);
+                    p[v] = _mm512_dpwssd_epi32(p[v], _mm512_maddubs_epi16(wq[v + 2], x1), s[v + 2]);
+                }
+                const __m256i corr =
+                    _mm256_dpwssd_epi32(_mm256_setzero_si256(), sc16, _mm256_loadu_si256((const __m256i *)a->bsums));
+                part[t][r] = _mm512_sub_epi32(_mm512_add_epi32(p[0], p[1]),
+                                              _mm512_zextsi256_si512(_mm256_slli_epi32(corr, 5)));
+            }
+        }
+        for (int t = 0; t < nt; t++) {
+            const lmz_act256 *a = (const lmz_act256 *)(acts + (size_t)t * stride) + b;
+            __m512 c = _mm512_mul_ps(_mm512_mul_ps(d, _mm512_set1_ps(a->d)), _mm512_cvtepi32_ps(hsum16(part[t])));
+            acc[t] = _mm512_add_ps(acc[t], c);
+        }
+    }
+    store_tile(acc, nt, out, os);
+}
+
+void lmz_dot16_q6_k_small_avx512(int64_t k, const void *w, size_t row_bytes, const uint8_t *acts, size_t stride,
+                                 int n, float *out, size_t os) {
+    switch (n) {
+    case 1: dot16_q6_k_small(k, w, row_bytes, acts, stride, 1, out, os); break;
+    case 2: dot16_q6_k_small(k, w, row_bytes, acts, stride, 2, out, os); break;
+    case 3: dot16_q6_k_small(k, w, row_bytes, acts, stride, 3, out, os); break;
+    default: dot16_q6_k_small(k, w, row_bytes, acts, stride, 4, out, os); break;
     }
 }
 

@@ -343,8 +343,15 @@ void lmz_dotn(uint32_t weight_type, int64_t k, const void *w_row, const uint8_t 
     for (int t = 0; t < n_tok; t++) out[(size_t)t * out_stride] = dot(k, w_row, acts + (size_t)t * act_stride);
 }
 
-static lmz_dot16_fn dot16_for(uint32_t weight_type) {
+static lmz_dot16_fn dot16_for(uint32_t weight_type, int n_tok) {
 #if defined(__x86_64__)
+    if (lmz_isa_current() >= LMZ_ISA_AVX512 && n_tok <= LMZ_SMALL_BATCH) {
+        switch (weight_type) {
+        case LMZ_Q4_K: return lmz_dot16_q4_k_small_avx512;
+        case LMZ_Q6_K: return lmz_dot16_q6_k_small_avx512;
+        default: break;
+        }
+    }
     if (lmz_isa_current() >= LMZ_ISA_AVX512) {
         switch (weight_type) {
         case LMZ_Q4_0: return lmz_dot16_q4_0_avx512;
@@ -358,13 +365,14 @@ static lmz_dot16_fn dot16_for(uint32_t weight_type) {
     }
 #endif
     (void)weight_type;
+    (void)n_tok;
     return NULL;
 }
 
 void lmz_matmul_rows(uint32_t weight_type, int64_t k, const void *w, size_t row_bytes, long n_rows,
                      const uint8_t *acts, size_t act_stride, int n_tok, float *out, size_t out_stride) {
     long r = 0;
-    lmz_dot16_fn dot16 = dot16_for(weight_type);
+    lmz_dot16_fn dot16 = dot16_for(weight_type, n_tok);
     if (dot16)
         for (; r + 16 <= n_rows; r += 16)
             dot16(k, (const uint8_t *)w + r * row_bytes, row_bytes, acts, act_stride, n_tok, out + r, out_stride);
