@@ -67,65 +67,72 @@ static const uint32_t all_types[] = {LMZ_F32, LMZ_F16, LMZ_BF16, LMZ_Q4_0, LMZ_Q
 TEST(kernels_simd_equals_scalar_bit_for_bit) {
     /* 37 rows: two groups for the 16-row kernels plus a remainder; 70 tokens: more than
      * one 64-token tile; 1..4 tokens: the small-batch kernels; one token of tiny values and
-     * one all-zero block. */
-    enum { ROWS = 37, N_TOK = 70 };
-    const int64_t k = 768; /* 3 super-blocks, 24 blocks */
+     * one all-zero block. Rows of 3 super-blocks (24 blocks), and of 33 blocks for the
+     * 32-element types (the small-batch Q8_0 kernel takes blocks in pairs). */
+    enum { ROWS = 37, N_TOK = 70, K_MAX = 1056 };
+    static const int64_t ks[] = {768, K_MAX};
     enum lmz_isa best = lmz_isa_detect();
     if (best == LMZ_ISA_SCALAR) printf("    (this CPU has no SIMD level: only the scalar path is exercised)\n");
     float *ref = malloc(sizeof(float) * ROWS * N_TOK), *got = malloc(sizeof(float) * ROWS * N_TOK);
-    for (size_t ti = 0; ti < sizeof all_types / sizeof all_types[0]; ti++) {
-        uint32_t type = all_types[ti], be, bb;
-        lmz_type_geometry(type, &be, &bb);
-        size_t row_bytes = (size_t)(k / be) * bb, act_bytes = lmz_act_row_bytes(type, k);
-        uint8_t *w = malloc(row_bytes * ROWS), *acts = malloc(act_bytes * N_TOK);
-        float *x = malloc(sizeof(float) * k * N_TOK);
-        fill_weights(type, w, row_bytes, ROWS, k);
-        for (int t = 0; t < N_TOK; t++) {
-            for (int64_t i = 0; i < k; i++) x[t * k + i] = rnd_float(t == 3 ? 1e-3f : 3.0f);
-            if (t == 5) memset(x + t * k, 0, sizeof(float) * 32); /* an all-zero block */
-            lmz_quantize_act_row(type, x + t * k, k, acts + t * act_bytes);
-        }
-        /* ref[t][r], as a matmul lays it out */
-        lmz_isa_set(LMZ_ISA_SCALAR);
-        for (int r = 0; r < ROWS; r++) lmz_dotn(type, k, w + r * row_bytes, acts, act_bytes, N_TOK, ref + r, ROWS);
-        /* the reference agrees with exact dequantization within quantization noise */
-        for (int r = 0; r < 5; r++) {
-            float deq[768];
-            lmz_dequantize_row(type, w + r * row_bytes, k, deq);
-            for (int t = 0; t < 9; t++) {
-                double exact = 0, mag = 0;
-                for (int64_t i = 0; i < k; i++) {
-                    exact += (double)deq[i] * x[t * k + i];
-                    mag += fabs((double)deq[i] * x[t * k + i]);
-                }
-                CHECKF(fabs(ref[t * ROWS + r] - exact) <= 0.02 * mag + 1e-6, "%s row %d token %d: dot %g vs exact %g (mag %g)",
-                       lmz_type_name(type), r, t, ref[t * ROWS + r], exact, mag);
+    for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
+        for (size_t ti = 0; ti < sizeof all_types / sizeof all_types[0]; ti++) {
+            const int64_t k = ks[ki];
+            uint32_t type = all_types[ti], be, bb;
+            lmz_type_geometry(type, &be, &bb);
+            if (k % be) continue;
+            size_t row_bytes = (size_t)(k / be) * bb, act_bytes = lmz_act_row_bytes(type, k);
+            uint8_t *w = malloc(row_bytes * ROWS), *acts = malloc(act_bytes * N_TOK);
+            float *x = malloc(sizeof(float) * k * N_TOK);
+            fill_weights(type, w, row_bytes, ROWS, k);
+            for (int t = 0; t < N_TOK; t++) {
+                for (int64_t i = 0; i < k; i++) x[t * k + i] = rnd_float(t == 3 ? 1e-3f : 3.0f);
+                if (t == 5) memset(x + t * k, 0, sizeof(float) * 32); /* an all-zero block */
+                lmz_quantize_act_row(type, x + t * k, k, acts + t * act_bytes);
             }
-        }
-        static const int tokens[] = {1, 2, 3, 4, 5, 9, 64, 70};
-        for (int isa = LMZ_ISA_SCALAR; isa <= (int)best; isa++) {
-            lmz_isa_set((enum lmz_isa)isa);
-            for (size_t ni = 0; ni < sizeof tokens / sizeof tokens[0]; ni++) {
-                int n = tokens[ni];
-                /* per row (lmz_dotn) and as a matmul (lmz_matmul_rows, 16-row kernels) */
-                for (int path = 0; path < 2; path++) {
-                    memset(got, 0xff, sizeof(float) * ROWS * N_TOK);
-                    if (path == 0)
-                        for (int r = 0; r < ROWS; r++) lmz_dotn(type, k, w + r * row_bytes, acts, act_bytes, n, got + r, ROWS);
-                    else
-                        lmz_matmul_rows(type, k, w, row_bytes, ROWS, acts, act_bytes, n, got, ROWS);
-                    for (int t = 0; t < n; t++)
-                        for (int r = 0; r < ROWS; r++)
-                            CHECKF(lmz_f32_to_bits(got[t * ROWS + r]) == lmz_f32_to_bits(ref[t * ROWS + r]),
-                                   "%s %s %s row %d token %d of %d: %a != scalar %a", lmz_isa_name((enum lmz_isa)isa),
-                                   lmz_type_name(type), path ? "matmul" : "dotn", r, t, n, got[t * ROWS + r],
-                                   ref[t * ROWS + r]);
+            /* ref[t][r], as a matmul lays it out */
+            lmz_isa_set(LMZ_ISA_SCALAR);
+            for (int r = 0; r < ROWS; r++) lmz_dotn(type, k, w + r * row_bytes, acts, act_bytes, N_TOK, ref + r, ROWS);
+            /* the reference agrees with exact dequantization within quantization noise */
+            for (int r = 0; r < 5; r++) {
+                float deq[K_MAX];
+                lmz_dequantize_row(type, w + r * row_bytes, k, deq);
+                for (int t = 0; t < 9; t++) {
+                    double exact = 0, mag = 0;
+                    for (int64_t i = 0; i < k; i++) {
+                        exact += (double)deq[i] * x[t * k + i];
+                        mag += fabs((double)deq[i] * x[t * k + i]);
+                    }
+                    CHECKF(fabs(ref[t * ROWS + r] - exact) <= 0.02 * mag + 1e-6,
+                           "%s row %d token %d: dot %g vs exact %g (mag %g)", lmz_type_name(type), r, t,
+                           ref[t * ROWS + r], exact, mag);
                 }
             }
+            static const int tokens[] = {1, 2, 3, 4, 5, 9, 64, 70};
+            for (int isa = LMZ_ISA_SCALAR; isa <= (int)best; isa++) {
+                lmz_isa_set((enum lmz_isa)isa);
+                for (size_t ni = 0; ni < sizeof tokens / sizeof tokens[0]; ni++) {
+                    int n = tokens[ni];
+                    /* per row (lmz_dotn) and as a matmul (lmz_matmul_rows, 16-row kernels) */
+                    for (int path = 0; path < 2; path++) {
+                        memset(got, 0xff, sizeof(float) * ROWS * N_TOK);
+                        if (path == 0)
+                            for (int r = 0; r < ROWS; r++)
+                                lmz_dotn(type, k, w + r * row_bytes, acts, act_bytes, n, got + r, ROWS);
+                        else
+                            lmz_matmul_rows(type, k, w, row_bytes, ROWS, acts, act_bytes, n, got, ROWS);
+                        for (int t = 0; t < n; t++)
+                            for (int r = 0; r < ROWS; r++)
+                                CHECKF(lmz_f32_to_bits(got[t * ROWS + r]) == lmz_f32_to_bits(ref[t * ROWS + r]),
+                                       "%s %s %s k=%lld row %d token %d of %d: %a != scalar %a",
+                                       lmz_isa_name((enum lmz_isa)isa), lmz_type_name(type), path ? "matmul" : "dotn",
+                                       (long long)k, r, t, n, got[t * ROWS + r], ref[t * ROWS + r]);
+                    }
+                }
+            }
+            free(w);
+            free(acts);
+            free(x);
         }
-        free(w);
-        free(acts);
-        free(x);
     }
     free(ref);
     free(got);

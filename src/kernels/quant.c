@@ -349,6 +349,8 @@ static lmz_dot16_fn dot16_for(uint32_t weight_type, int n_tok) {
         switch (weight_type) {
         case LMZ_Q4_K: return lmz_dot16_q4_k_small_avx512;
         case LMZ_Q6_K: return lmz_dot16_q6_k_small_avx512;
+        case LMZ_Q5_0: if (n_tok == 1) return lmz_dot16_q5_0_one_avx512; break;
+        case LMZ_Q8_0: if (n_tok == 1) return lmz_dot16_q8_0_one_avx512; break;
         default: break;
         }
     }
