@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -353,4 +354,154 @@ TEST(lossy_cli_local) {
     CHECK_LMZ_FAILS("no-such-prompt", "", "--lossy -m %s --rewriter %s --rewrite-prompt %s/no-such-prompt -o %s %s",
                     model, model, d, out, in);
     CHECK(!exists(out));
+}
+
+/* ---------------- a remote rewriter ---------------- */
+
+/* tests/rewriter_server.py on a free loopback port, logging requests to LOG. */
+typedef struct {
+    pid_t pid;
+    int port;
+} test_server;
+
+static bool start_server(const char *log, test_server *s) {
+    int fds[2];
+    if (pipe(fds)) return false;
+    s->pid = fork();
+    if (s->pid < 0) return false;
+    if (s->pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        execlp("python3", "python3", "tests/rewriter_server.py", log, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    char line[32] = {0};
+    size_t n = 0;
+    while (n + 1 < sizeof line) {
+        ssize_t k = read(fds[0], line + n, 1);
+        if (k <= 0 || line[n] == '\n') break;
+        n++;
+    }
+    close(fds[0]);
+    s->port = atoi(line);
+    return s->port > 0;
+}
+
+static void stop_server(test_server *s) {
+    if (s->pid > 0) {
+        kill(s->pid, SIGTERM);
+        waitpid(s->pid, NULL, 0);
+    }
+    s->pid = 0;
+}
+
+/* A free loopback port with nothing listening on it (bound, then released). */
+static int unused_port(void) {
+    char cmd[] = "python3 -c 'import socket; s = socket.socket(); s.bind((\"127.0.0.1\", 0)); "
+                 "print(s.getsockname()[1])'";
+    FILE *p = popen(cmd, "r");
+    int port = 0;
+    if (p && fscanf(p, "%d", &port) != 1) port = 0;
+    if (p) pclose(p);
+    return port;
+}
+
+/* lmz --lossy --rewriter http://...: a good reply gives the archive of the smallest rewrite
+ * (also when the reply is chunked, or holds fewer choices than asked); the request carries
+ * the message, n, max_tokens, the model and the key; a server that is down, too slow,
+ * answers 500, or answers something that is not a chat completion is a clear error with
+ * exit status 1 and nothing written. */
+TEST(lossy_cli_remote) {
+    if (!tiny_model() || !have_lmz() || !tmp()) return;
+    FILE *py = popen("python3 --version 2>&1", "r");
+    char version[64] = {0};
+    bool have_python = py && fgets(version, sizeof version, py) && !strncmp(version, "Python 3", 8);
+    if (py) pclose(py);
+    if (!have_python) {
+        test_skip("python3 is not installed (the test server is a Python script)");
+        return;
+    }
+    const char *model = tiny_model_path(), *d = tmp_dir;
+    char in[4200], log[4200], out[4300], back[4300], url[256];
+    snprintf(in, sizeof in, "%s/remote-solution.txt", d);
+    snprintf(log, sizeof log, "%s/requests.jsonl", d);
+    snprintf(out, sizeof out, "%s/remote.lmz", d);
+    snprintf(back, sizeof back, "%s/remote-back.txt", d);
+    CHECK(write_text(in, solution));
+    test_server srv = {0};
+    CHECKF(start_server(log, &srv), "the test server did not start");
+
+#define URL(mode) (snprintf(url, sizeof url, "http://127.0.0.1:%d/" mode "/v1/chat/completions", srv.port), url)
+    static const char env[] = "LMZ_REWRITER_KEY=test-key OPENAI_API_KEY=other";
+    /* A good reply: the short rewrite (choice 1) is kept; -d gives it back. */
+    int rc = run_lmz(env, "--lossy -v --best-of 3 --rewriter %s --rewriter-model remote-model -m %s -o %s %s",
+                     URL("good"), model, out, in);
+    size_t len;
+    char *requests = test_read_file(log, &len);
+    bool logged = requests && strstr(requests, "\"auth\": \"Bearer test-key\"") &&
+                  strstr(requests, "\\\"n\\\": 3") && strstr(requests, "\\\"model\\\": \\\"remote-model\\\"") &&
+                  strstr(requests, "max_tokens") && strstr(requests, "Text to rewrite:") &&
+                  strstr(requests, "James runs 540 meters a week.");
+    free(requests);
+    if (rc) stop_server(&srv);
+    CHECKF(rc == 0, "exit status %d: %s", rc, cli_err);
+    CHECKF(strstr(cli_err, "kept rewrite #1"), "%s", cli_err);
+    if (!logged) stop_server(&srv);
+    CHECK(logged);
+    rc = run_lmz("", "-d -m %s -o %s %s", model, back, out);
+    char *text = test_read_file(back, &len);
+    bool same = rc == 0 && text && len == 15 && !memcmp(text, "3*3=9; 9*60=540", 15);
+    free(text);
+    if (!same) stop_server(&srv);
+    CHECKF(same, "-d should give back the short rewrite (exit %d: %s)", rc, cli_err);
+
+    /* Chunked transfer coding, and a server that ignores "n". */
+    char other[4300];
+    snprintf(other, sizeof other, "%s/chunked.lmz", d);
+    rc = run_lmz(env, "--lossy -q --best-of 3 --rewriter %s -m %s -o %s %s", URL("chunked"), model, other, in);
+    same = rc == 0 && same_file(out, other);
+    rc = run_lmz(env, "--lossy --best-of 3 --rewriter %s -m %s -c %s > %s/fewer.lmz", URL("fewer"), model, in, d);
+    bool fewer = rc == 0 && strstr(cli_err, "returned 1 of the 3 rewrites");
+    if (!same || !fewer) stop_server(&srv);
+    CHECKF(same, "the chunked reply should give the same archive: %s", cli_err);
+    CHECKF(fewer, "exit %d: %s", rc, cli_err);
+
+    /* Failures: a clear message, exit status 1, no output file. */
+    remove(out);
+    static const struct {
+        const char *mode, *needle;
+    } bad[] = {
+        {"slow", "no complete reply from 127.0.0.1"},
+        {"malformed", "the reply is not JSON (unterminated string at byte"},
+        {"nochoices", "the reply has no choices"},
+        {"nocontent", "choice 0 of the reply has no message content"},
+        {"error500", "answered HTTP 500: the model crashed"},
+        {"huge", "exceeds 8388608 bytes"},
+    };
+    bool all_ok = true;
+    for (size_t i = 0; i < sizeof bad / sizeof *bad && all_ok; i++) {
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/%s/v1/chat/completions", srv.port, bad[i].mode);
+        rc = run_lmz(env, "--lossy --rewriter %s --rewriter-timeout 2 -m %s -o %s %s", url, model, out, in);
+        printf("    %s: exit %d: %.*s", bad[i].mode, rc, (int)strcspn(cli_err, "\n") + 1, cli_err);
+        all_ok = rc == 1 && strstr(cli_err, bad[i].needle) && !exists(out);
+        if (!all_ok) printf("    expected exit 1, '%s' and no output\n", bad[i].needle);
+    }
+    stop_server(&srv);
+    CHECK(all_ok);
+
+    /* Nothing listening; https; a bad URL. */
+    int port = unused_port();
+    CHECK(port > 0);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/chat/completions", port);
+    CHECK_LMZ_FAILS("Connection refused", "", "--lossy --rewriter %s -m %s -o %s %s", url, model, out, in);
+    CHECK(!exists(out));
+    CHECK_LMZ_FAILS("no TLS", "", "--lossy --rewriter https://api.example.com/v1/chat/completions -m %s -o %s %s",
+                    model, out, in);
+    CHECK_LMZ_FAILS("the port must be a number", "", "--lossy --rewriter http://127.0.0.1:99999/v1 -m %s -o %s %s",
+                    model, out, in);
+    CHECK_LMZ_FAILS("are for an endpoint", "", "--lossy --rewriter-timeout 5 -m %s -o %s %s", model, out, in);
+    CHECK(!exists(out));
+#undef URL
 }

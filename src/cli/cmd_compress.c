@@ -15,6 +15,7 @@
 #include "../codec/adapter_choice.h"
 #include "../codec/codec.h"
 #include "../lossy/lossy.h"
+#include "../net/http.h"
 #include "../model/fingerprint.h"
 #include "../util/error.h"
 #include "cli.h"
@@ -61,6 +62,15 @@ static const char usage[] =
     "                     --best-of 1 and sampling (temperature 0.7, top-k 40, top-p 0.95,\n"
     "                     seeds from --seed) otherwise; a rewrite has at most as many tokens\n"
     "                     as the input, and at least 64\n"
+    "  --rewriter http://HOST:PORT/v1/chat/completions\n"
+    "                     an OpenAI-compatible endpoint instead, asked once with \"n\": N and\n"
+    "                     max_tokens = the input's tokens (at least 64), temperature 0 for\n"
+    "                     --best-of 1, else 0.7 with top_p 0.95 and \"seed\"; plain HTTP only\n"
+    "                     (no TLS: for https, run a local proxy and give its http:// address);\n"
+    "                     the key comes from $LMZ_REWRITER_KEY, else $OPENAI_API_KEY\n"
+    "                     (Authorization: Bearer), none if neither is set\n"
+    "  --rewriter-model NAME   the endpoint's model (the request's \"model\"; default: none sent)\n"
+    "  --rewriter-timeout S    seconds for the whole exchange with the endpoint (default 300)\n"
     "  --best-of N        make N rewrites as one batch and keep the one that codes smallest\n"
     "                     (default 1; ties: the first)\n"
     "  --seed S           base seed of sampled rewrites (default 0); same seed, same rewrites\n"
@@ -81,7 +91,8 @@ typedef struct {
     const char *out_path, *model_path, *context_path, *prompt, *lora_path, *lora_dir;
     int threads, chunk_bytes;
     bool lossy;
-    const char *rewriter, *rewrite_prompt_path;
+    const char *rewriter, *rewrite_prompt_path, *rewriter_model;
+    double rewriter_timeout;
     int best_of;
     uint64_t seed;
     const char **files;
@@ -313,6 +324,7 @@ static int make_codec(const options *o, const loaded_model *lm, const context_te
 /* ---------------- lossy: the rewriter ---------------- */
 
 typedef struct {
+    bool remote;      /* o->rewriter is an endpoint's URL */
     lmz_model *model; /* a local rewriter */
     lmz_tokenizer *tok;
     blob instruction_file; /* --rewrite-prompt */
@@ -322,6 +334,7 @@ typedef struct {
 /* Loads the instruction and the rewriter; prints what went wrong. */
 static int load_rewriter(const options *o, rewriter *rw) {
     memset(rw, 0, sizeof *rw);
+    rw->remote = o->rewriter && strstr(o->rewriter, "://");
     if (o->rewrite_prompt_path) {
         blob *f = &rw->instruction_file;
         if (load_blob(o->rewrite_prompt_path, f) || (f->len && memchr(f->data, 0, f->len) &&
@@ -340,6 +353,12 @@ static int load_rewriter(const options *o, rewriter *rw) {
         cli_error("out of memory");
         return -1;
     }
+    if (rw->remote) {
+        lmz_http_url u;
+        if (lmz_http_parse_url(o->rewriter, &u) == 0) return 0;
+        cli_error("--rewriter %s", lmz_last_error());
+        return -1;
+    }
     cli_opts co = {0};
     co.model_path = o->rewriter ? o->rewriter : "qwen25coder";
     return cli_load(&co, &rw->model, &rw->tok);
@@ -351,6 +370,23 @@ static void unload_rewriter(rewriter *rw) {
     free(rw->instruction);
     free_blob(&rw->instruction_file);
     memset(rw, 0, sizeof *rw);
+}
+
+/* The rewrites from an endpoint (*N: asked for, then received). */
+static int rewrite_remote(const options *o, const lmz_codec *codec, const lmz_lossy_request *req, lmz_gen_output *gen,
+                          int *n) {
+    int32_t *ids;
+    size_t n_input;
+    if (lmz_tokenize(codec->tok, (const char *)req->input, req->input_len, false, false, &ids, &n_input)) return -1;
+    free(ids);
+    char *message = lmz_lossy_message(req);
+    if (!message) return -1;
+    const char *key = getenv("LMZ_REWRITER_KEY");
+    if (!key || !*key) key = getenv("OPENAI_API_KEY");
+    lmz_lossy_endpoint e = {o->rewriter, o->rewriter_model, key && *key ? key : NULL, o->rewriter_timeout};
+    int asked = *n, rc = lmz_lossy_rewrite_remote(&e, message, asked, lmz_lossy_token_limit(n_input), o->seed, gen, n);
+    free(message);
+    return rc;
 }
 
 /* --lossy: the rewrites of INPUT's bytes, the choice among them by coded size, and the
@@ -366,7 +402,15 @@ static int compress_lossy(const options *o, lmz_codec *codec, const rewriter *rw
     size_t *lens = lmz_calloc((size_t)n, sizeof *lens);
     lmz_lossy_result res = {0};
     double t0 = now_seconds();
-    int rc = gen && texts && lens ? lmz_lossy_rewrite_local(rw->model, rw->tok, &req, n, o->seed, o->threads, gen) : -1;
+    int rc = gen && texts && lens ? 0 : -1;
+    if (rc == 0 && rw->remote) {
+        rc = rewrite_remote(o, codec, &req, gen, &n);
+        if (rc == 0 && n < o->best_of && !o->quiet)
+            fprintf(stderr, "lmz: %s: the rewriter returned %d of the %d rewrites asked for; choosing among those\n",
+                    name, n, o->best_of);
+    } else if (rc == 0) {
+        rc = lmz_lossy_rewrite_local(rw->model, rw->tok, &req, n, o->seed, o->threads, gen);
+    }
     double t_gen = now_seconds() - t0;
     if (rc == 0) {
         for (int i = 0; i < n; i++) {
@@ -384,10 +428,14 @@ static int compress_lossy(const options *o, lmz_codec *codec, const rewriter *rw
         }
     }
     if (rc == 0 && o->verbose) {
-        fprintf(stderr, "%s: %zu bytes; rewritten %d time%s by %s in %.1fs (tokens:", name, in.len, n, n == 1 ? "" : "s",
-                rw->model->name, t_gen);
-        for (int i = 0; i < n; i++) fprintf(stderr, " %d%s", gen[i].n_tokens, gen[i].reason == LMZ_STOP_EOG ? "" : "+");
-        fprintf(stderr, ")\n%s: coded sizes: the input %zu bytes; rewrites", name, res.original_bytes);
+        fprintf(stderr, "%s: %zu bytes; rewritten %d time%s by %s in %.1fs", name, in.len, n, n == 1 ? "" : "s",
+                rw->remote ? o->rewriter : rw->model->name, t_gen);
+        if (!rw->remote) { /* "+": cut at the token limit */
+            fprintf(stderr, " (tokens:");
+            for (int i = 0; i < n; i++) fprintf(stderr, " %d%s", gen[i].n_tokens, gen[i].reason == LMZ_STOP_EOG ? "" : "+");
+            fprintf(stderr, ")");
+        }
+        fprintf(stderr, "\n%s: coded sizes: the input %zu bytes; rewrites", name, res.original_bytes);
         for (int i = 0; i < n; i++) {
             if (res.candidate_bytes[i]) fprintf(stderr, "%s #%d %zu", i ? "," : "", i, res.candidate_bytes[i]);
             else fprintf(stderr, "%s #%d empty", i ? "," : "", i);
@@ -400,7 +448,7 @@ static int compress_lossy(const options *o, lmz_codec *codec, const rewriter *rw
     if (rc == 0 && res.kept < 0 && !o->quiet)
         fprintf(stderr, "lmz: %s: no rewrite codes smaller than the input (%zu bytes); wrote the input's lossless archive "
                         "instead\n", name, res.original_bytes);
-    for (int i = 0; gen && i < n; i++) lmz_gen_output_free(&gen[i]);
+    for (int i = 0; gen && i < o->best_of; i++) lmz_gen_output_free(&gen[i]);
     free(gen);
     free(texts);
     free(lens);
@@ -614,6 +662,7 @@ static int parse(int argc, char **argv, options *o) {
     memset(o, 0, sizeof *o);
     o->threads = 2;
     o->best_of = 1;
+    o->rewriter_timeout = LMZ_LOSSY_DEFAULT_TIMEOUT_S;
     o->files = calloc((size_t)argc, sizeof *o->files);
     if (!o->files) return -1;
     bool only_files = false;
@@ -627,7 +676,8 @@ static int parse(int argc, char **argv, options *o) {
         bool needs = !strcmp(a, "-o") || !strcmp(a, "-m") || !strcmp(a, "--context") || !strcmp(a, "--prompt") ||
                      !strcmp(a, "-T") || !strcmp(a, "--chunk") || !strcmp(a, "--lora") ||
                      !strcmp(a, "--lora-dir") || !strcmp(a, "--rewriter") || !strcmp(a, "--rewrite-prompt") ||
-                     !strcmp(a, "--best-of") || !strcmp(a, "--seed");
+                     !strcmp(a, "--best-of") || !strcmp(a, "--seed") || !strcmp(a, "--rewriter-model") ||
+                     !strcmp(a, "--rewriter-timeout");
         if (needs && !v) {
             cli_error("option %s needs a value (see lmz --help)", a);
             return -1;
@@ -658,6 +708,17 @@ static int parse(int argc, char **argv, options *o) {
         else if (!strcmp(a, "--lossy")) o->lossy = true;
         else if (!strcmp(a, "--rewriter")) o->rewriter = argv[++i];
         else if (!strcmp(a, "--rewrite-prompt")) o->rewrite_prompt_path = argv[++i];
+        else if (!strcmp(a, "--rewriter-model")) o->rewriter_model = argv[++i];
+        else if (!strcmp(a, "--rewriter-timeout")) {
+            char *end;
+            errno = 0;
+            double t = strtod(argv[++i], &end);
+            if (errno || *end || end == argv[i] || !(t > 0 && t <= 86400)) {
+                cli_error("--rewriter-timeout wants seconds, more than 0 and at most 86400, not '%s'", argv[i]);
+                return -1;
+            }
+            o->rewriter_timeout = t;
+        }
         else if (!strcmp(a, "--seed")) {
             char *end;
             errno = 0;
@@ -699,9 +760,16 @@ static int parse(int argc, char **argv, options *o) {
         cli_error("give --lora or --lora-dir, not both");
         return -1;
     }
-    bool lossy_only = o->rewriter || o->rewrite_prompt_path || o->best_of != 1 || o->seed;
+    bool lossy_only = o->rewriter || o->rewrite_prompt_path || o->best_of != 1 || o->seed || o->rewriter_model ||
+                      o->rewriter_timeout != LMZ_LOSSY_DEFAULT_TIMEOUT_S;
     if (lossy_only && !o->lossy) {
-        cli_error("--rewriter, --rewrite-prompt, --best-of and --seed go with --lossy");
+        cli_error("--rewriter, --rewriter-model, --rewriter-timeout, --rewrite-prompt, --best-of and --seed go with "
+                  "--lossy");
+        return -1;
+    }
+    bool remote = o->rewriter && strstr(o->rewriter, "://");
+    if (!remote && (o->rewriter_model || o->rewriter_timeout != LMZ_LOSSY_DEFAULT_TIMEOUT_S)) {
+        cli_error("--rewriter-model and --rewriter-timeout are for an endpoint (--rewriter http://...)");
         return -1;
     }
     if (o->lossy && o->mode != MODE_COMPRESS) {

@@ -63,6 +63,29 @@ int lmz_lossy_token_limit(size_t input_tokens);
 int lmz_lossy_rewrite_local(const lmz_model *m, const lmz_tokenizer *tok, const lmz_lossy_request *r, int n,
                             uint64_t seed, int threads, lmz_gen_output *out);
 
+/* A remote rewriter: an OpenAI-compatible chat completions endpoint over plain HTTP. */
+typedef struct {
+    const char *url;       /* http://HOST:PORT/v1/chat/completions */
+    const char *model;     /* the request's "model", or NULL to send none */
+    const char *api_key;   /* sent as "Authorization: Bearer KEY", or NULL */
+    double timeout_s;      /* for the whole exchange */
+} lmz_lossy_endpoint;
+
+#define LMZ_LOSSY_DEFAULT_TIMEOUT_S 300.0
+#define LMZ_LOSSY_MAX_REPLY (8u << 20)
+
+/* N rewrites from endpoint E in one request: the message (lmz_lossy_message) as the user's
+ * turn, "n": N, "max_tokens": MAX_TOKENS, "temperature" 0 for N = 1 and
+ * LMZ_LOSSY_TEMPERATURE with "top_p" LMZ_LOSSY_TOP_P and "seed" SEED otherwise. The texts
+ * are the choices' message contents in reply order; OUT[0..*N_GOT) receives them (free
+ * with lmz_gen_output_free; n_tokens and reason are not known and left 0 / LMZ_STOP_EOG).
+ * A server may return fewer choices than asked (some ignore "n"); more are refused. 0, or
+ * -1 + lmz_fail: the connection or the time limit, an HTTP error status (with the server's
+ * message when it sends one), a reply that is not JSON, has no choices, or a choice without
+ * a string content. */
+int lmz_lossy_rewrite_remote(const lmz_lossy_endpoint *e, const char *message, int n, int max_tokens, uint64_t seed,
+                             lmz_gen_output *out, int *n_got);
+
 /* The outcome of choosing among rewrites. */
 typedef struct {
     size_t original_bytes;   /* the input's lossless archive */

@@ -1,16 +1,16 @@
 /* data.c — training data (train.h): text and JSONL files tokenized into sequences that
- * start with the model's start token, and the minimal JSON reader JSONL needs. */
+ * start with the model's start token (JSONL lines read with src/util/json.h). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../codec/symbols.h"
+#include "../coder/bytebuf.h"
 #include "../util/error.h"
+#include "../util/json.h"
 #include "../util/sha256.h"
 #include "train.h"
-
-#define JSON_MAX_DEPTH 64
 
 int lmz_train_data_init(lmz_train_data *d, const lmz_tokenizer *tok, int seq) {
     memset(d, 0, sizeof *d);
@@ -73,189 +73,31 @@ int lmz_train_data_add_text(lmz_train_data *d, const lmz_tokenizer *tok, const c
 
 /* ---------------- JSON ---------------- */
 
-typedef struct {
-    const char *p, *end;
-    char *out;
-    size_t n, cap;
-    bool any;        /* a string value has been collected */
-    const char *err; /* the first error */
-} json;
-
-static void json_put(json *j, const char *s, size_t len) {
-    if (j->err) return;
-    if (j->n + len + 1 > j->cap) {
-        size_t cap = j->cap ? j->cap : 256;
-        while (cap < j->n + len + 1) cap *= 2;
-        char *p = realloc(j->out, cap);
-        if (!p) {
-            j->err = "out of memory";
-            return;
-        }
-        j->out = p;
-        j->cap = cap;
+/* Appends the string values under V (not object keys), in document order, to *OUT. */
+static int collect_strings(const lmz_json *v, lmz_bytebuf *out, bool *any) {
+    if (v->type == LMZ_JSON_STRING) {
+        if ((*any && lmz_bytebuf_push(out, '\n')) || lmz_bytebuf_append(out, v->str, v->len)) return -1;
+        *any = true;
     }
-    memcpy(j->out + j->n, s, len);
-    j->n += len;
-}
-
-static void json_utf8(json *j, uint32_t c) {
-    char b[4];
-    size_t n;
-    if (c < 0x80) b[0] = (char)c, n = 1;
-    else if (c < 0x800) b[0] = (char)(0xc0 | c >> 6), b[1] = (char)(0x80 | (c & 0x3f)), n = 2;
-    else if (c < 0x10000)
-        b[0] = (char)(0xe0 | c >> 12), b[1] = (char)(0x80 | (c >> 6 & 0x3f)), b[2] = (char)(0x80 | (c & 0x3f)), n = 3;
-    else
-        b[0] = (char)(0xf0 | c >> 18), b[1] = (char)(0x80 | (c >> 12 & 0x3f)), b[2] = (char)(0x80 | (c >> 6 & 0x3f)),
-        b[3] = (char)(0x80 | (c & 0x3f)), n = 4;
-    json_put(j, b, n);
-}
-
-static void json_space(json *j) {
-    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\r' || *j->p == '\n')) j->p++;
-}
-
-static bool json_hex4(json *j, uint32_t *v) {
-    if (j->end - j->p < 4) return false;
-    *v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = *j->p++;
-        int d = c >= '0' && c <= '9'   ? c - '0'
-                : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                       : -1;
-        if (d < 0) return false;
-        *v = *v << 4 | (uint32_t)d;
-    }
-    return true;
-}
-
-/* A string at j->p (on its opening quote); appended to the text when COLLECT. */
-static void json_string(json *j, bool collect) {
-    j->p++;
-    if (collect && j->any) json_put(j, "\n", 1);
-    if (collect) j->any = true;
-    while (!j->err) {
-        const char *s = j->p;
-        while (j->p < j->end && *j->p != '"' && *j->p != '\\' && (unsigned char)*j->p >= 0x20) j->p++;
-        if (collect) json_put(j, s, (size_t)(j->p - s));
-        if (j->p == j->end || (unsigned char)*j->p < 0x20) {
-            j->err = "unterminated string";
-            return;
-        }
-        if (*j->p++ == '"') return;
-        if (j->p == j->end) break;
-        static const char escapes[] = "\"\\/bfnrt", values[] = "\"\\/\b\f\n\r\t";
-        const char e = *j->p++, *map = e ? strchr(escapes, e) : NULL;
-        if (map) {
-            if (collect) json_put(j, &values[map - escapes], 1);
-            continue;
-        }
-        uint32_t c;
-        if (e != 'u' || !json_hex4(j, &c)) break;
-        if (c >= 0xd800 && c < 0xe000) { /* a surrogate pair; an unpaired half reads as U+FFFD */
-            const char *after = j->p;
-            uint32_t lo = 0;
-            bool pair = c < 0xdc00 && j->end - j->p >= 6 && j->p[0] == '\\' && j->p[1] == 'u';
-            if (pair) {
-                j->p += 2;
-                pair = json_hex4(j, &lo) && lo >= 0xdc00 && lo < 0xe000;
-            }
-            if (pair) {
-                c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
-            } else {
-                j->p = after;
-                c = 0xfffd;
-            }
-        }
-        if (collect) json_utf8(j, c);
-    }
-    if (!j->err) j->err = "invalid escape in a string";
-}
-
-static void json_value(json *j, int depth);
-
-static void json_container(json *j, int depth, char close) {
-    j->p++;
-    json_space(j);
-    if (j->p < j->end && *j->p == close) {
-        j->p++;
-        return;
-    }
-    while (!j->err) {
-        json_space(j);
-        if (close == '}') {
-            if (j->p == j->end || *j->p != '"') {
-                j->err = "expected a key";
-                return;
-            }
-            json_string(j, false);
-            json_space(j);
-            if (j->p == j->end || *j->p++ != ':') {
-                j->err = "expected ':'";
-                return;
-            }
-        }
-        json_value(j, depth + 1);
-        json_space(j);
-        if (j->err) return;
-        if (j->p < j->end && *j->p == ',') {
-            j->p++;
-            continue;
-        }
-        if (j->p < j->end && *j->p == close) {
-            j->p++;
-            return;
-        }
-        j->err = close == '}' ? "expected ',' or '}'" : "expected ',' or ']'";
-    }
-}
-
-static void json_value(json *j, int depth) {
-    json_space(j);
-    if (depth > JSON_MAX_DEPTH) {
-        j->err = "nested too deeply";
-        return;
-    }
-    if (j->p == j->end) {
-        j->err = "unexpected end";
-        return;
-    }
-    char c = *j->p;
-    if (c == '"') {
-        json_string(j, true);
-        return;
-    }
-    if (c == '{' || c == '[') {
-        json_container(j, depth, c == '{' ? '}' : ']');
-        return;
-    }
-    static const char *const words[] = {"true", "false", "null"};
-    for (int i = 0; i < 3; i++) {
-        size_t n = strlen(words[i]);
-        if ((size_t)(j->end - j->p) >= n && !memcmp(j->p, words[i], n)) {
-            j->p += n;
-            return;
-        }
-    }
-    const char *s = j->p;
-    while (j->p < j->end && strchr("+-0123456789.eE", *j->p)) j->p++;
-    if (j->p == s) j->err = "unexpected character";
+    for (const lmz_json *e = v->child; e; e = e->next)
+        if (collect_strings(e, out, any)) return -1;
+    return 0;
 }
 
 int lmz_train_json_text(const char *line, size_t len, char **out, size_t *out_len) {
-    json j = {line, line + len, NULL, 0, 0, false, NULL};
-    json_value(&j, 0);
-    json_space(&j);
-    if (!j.err && j.p != j.end) j.err = "text after the value";
-    json_put(&j, "", 0);
-    if (j.err) {
-        free(j.out);
-        return lmz_fail("%s at byte %zu", j.err, (size_t)(j.p - line) + 1);
+    lmz_json *v = lmz_json_parse(line, len);
+    if (!v) return -1;
+    lmz_bytebuf text = {0};
+    bool any = false;
+    int rc = collect_strings(v, &text, &any);
+    if (rc == 0) rc = lmz_bytebuf_push(&text, 0);
+    lmz_json_free(v);
+    if (rc) {
+        lmz_bytebuf_free(&text);
+        return -1;
     }
-    j.out[j.n] = 0;
-    *out = j.out;
-    *out_len = j.n;
+    *out = (char *)text.data;
+    *out_len = text.len - 1;
     return 0;
 }
 
