@@ -12,7 +12,6 @@
  * through the bytes or through the container's own writer. */
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,7 +19,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../src/codec/codec.h"
@@ -31,6 +29,7 @@
 #include "../src/util/sha256.h"
 #include "model_fixture.h"
 #include "test.h"
+#include "test_files.h"
 #include "tiny_model.h"
 
 /* ---------------- in-memory codec helpers ---------------- */
@@ -553,33 +552,13 @@ TEST(corrupt_failing_io) {
 
 /* ---------------- the command line ---------------- */
 
-static char tmp_dir[4096];
+static char tmp_dir[TEST_PATH_MAX];
 static char err_text[8192]; /* the last command's standard error */
 
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
-    (void)st, (void)type, (void)ftw;
-    return remove(path); /* files, and directories once emptied (FTW_DEPTH visits them last) */
-}
-
-/* Removes the directory and everything in it (the CLI's fingerprint cache is a subdirectory). */
-static void remove_tmp_dir(void) {
-    if (tmp_dir[0]) nftw(tmp_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* A fresh temporary directory, emptied and removed by the next call or at exit. */
+/* A fresh temporary directory; the previous one is removed (all are at exit). */
 static bool make_tmp_dir(void) {
-    static bool registered;
-    if (tmp_dir[0]) remove_tmp_dir();
-    const char *tmp = getenv("TMPDIR");
-    snprintf(tmp_dir, sizeof tmp_dir, "%s/lmz-cli-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(tmp_dir)) {
-        test_fail(__FILE__, __LINE__, "cannot create a temporary directory");
-        tmp_dir[0] = 0;
-        return false;
-    }
-    if (!registered) atexit(remove_tmp_dir);
-    registered = true;
-    return true;
+    if (tmp_dir[0]) test_remove_dir(tmp_dir);
+    return test_make_dir("cli", tmp_dir);
 }
 
 /* Runs `./lmz ARGS` through the shell, in the temporary directory's name space: %D in
@@ -587,7 +566,7 @@ static bool make_tmp_dir(void) {
  * ARGS redirects it; standard error goes to err_text. Fingerprints are cached in the
  * directory, not in the user's cache. Returns the exit status (-1 if it did not exit). */
 static int lmz_cli(const char *args) {
-    char expanded[4096], cmd[16384];
+    char expanded[4096];
     size_t n = 0;
     for (const char *p = args; *p && n + 1 < sizeof expanded; p++) {
         const char *sub = NULL;
@@ -601,26 +580,15 @@ static int lmz_cli(const char *args) {
         }
     }
     expanded[n < sizeof expanded ? n : sizeof expanded - 1] = 0;
-    snprintf(cmd, sizeof cmd, "LMZ_CACHE=%s/cache ./lmz %s %s 2>%s/stderr", tmp_dir, expanded,
-             strchr(expanded, '<') ? "" : "</dev/null", tmp_dir);
-    int status = system(cmd);
-    char path[4200];
-    snprintf(path, sizeof path, "%s/stderr", tmp_dir);
-    size_t len = 0;
-    char *err = test_read_file(path, &len);
-    snprintf(err_text, sizeof err_text, "%s", err ? err : "");
-    free(err);
-    remove(path);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    char env[TEST_PATH_MAX + 32];
+    snprintf(env, sizeof env, "LMZ_CACHE=%s/cache", tmp_dir);
+    return test_run_lmz(env, expanded, tmp_dir, err_text, sizeof err_text);
 }
 
 static bool write_file(const char *name, const void *data, size_t len) {
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", tmp_dir, name);
-    FILE *f = fopen(path, "wb");
-    bool ok = f && fwrite(data, 1, len, f) == len;
-    ok = f && fclose(f) == 0 && ok;
-    return ok;
+    return test_write_file(path, data, len);
 }
 
 static bool exists(const char *name) {
@@ -659,13 +627,6 @@ static bool no_temporaries(void) {
     return clean;
 }
 
-static bool have_cli(void) {
-    struct stat st;
-    if (stat("./lmz", &st) == 0 && (st.st_mode & S_IXUSR)) return true;
-    test_fail(__FILE__, __LINE__, "./lmz is missing: run `make` in the repository root before the tests");
-    return false;
-}
-
 /* Expect exit status != 0 and a message on stderr containing NEEDLE (case-insensitive). */
 #define CHECK_CLI_FAILS(args, needle)                                                                             \
     do {                                                                                                          \
@@ -683,7 +644,7 @@ static bool have_cli(void) {
     } while (0)
 
 TEST(cli_compress_decompress_and_refusals) {
-    if (!have_cli() || !tiny_model_path() || !make_tmp_dir()) return;
+    if (!test_have_lmz() || !tiny_model_path() || !make_tmp_dir()) return;
     uint8_t input[1024];
     size_t len = sample_input(input);
     CHECK(write_file("in.txt", input, len));
@@ -735,7 +696,7 @@ TEST(cli_compress_decompress_and_refusals) {
 TEST(cli_model_by_name) {
     /* -m NAME finds a known model's file in the cache ($LMZ_CACHE/models), and says how to
      * fetch one that is missing. The tiny model stands in for SmolLM2's file. */
-    if (!have_cli() || !tiny_model_path() || !make_tmp_dir()) return;
+    if (!test_have_lmz() || !tiny_model_path() || !make_tmp_dir()) return;
     char dir[4200], link_path[4400];
     snprintf(dir, sizeof dir, "%s/cache/models", tmp_dir);
     char cache[4200];
@@ -763,7 +724,7 @@ TEST(cli_decompress_finds_the_archives_model) {
         test_fail(__FILE__, __LINE__, "gemma3 is not downloaded: python3 tools/fetch_models.py gemma3");
         return;
     }
-    if (!have_cli() || !tiny_model_path() || !make_tmp_dir()) return;
+    if (!test_have_lmz() || !tiny_model_path() || !make_tmp_dir()) return;
     char cache[4200], dir[4300], link_path[4400];
     snprintf(cache, sizeof cache, "%s/cache", tmp_dir);
     snprintf(dir, sizeof dir, "%s/models", cache);
@@ -788,7 +749,7 @@ TEST(cli_decompress_finds_the_archives_model) {
 }
 
 TEST(cli_corrupt_archive_and_full_disk) {
-    if (!have_cli() || !tiny_model_path() || !make_tmp_dir()) return;
+    if (!test_have_lmz() || !tiny_model_path() || !make_tmp_dir()) return;
     uint8_t input[1024];
     size_t len = sample_input(input);
     CHECK(write_file("in.txt", input, len));

@@ -13,7 +13,6 @@
  *
  * Adapters are random: the tests check that lmz computes an adapter's term exactly and
  * deterministically, not that it helps. */
-#include <ftw.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -23,7 +22,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include "../src/codec/adapter_choice.h"
 #include "../src/codec/codec.h"
@@ -36,6 +34,7 @@
 #include "../src/util/sha256.h"
 #include "model_fixture.h"
 #include "test.h"
+#include "test_files.h"
 #include "tiny_model.h"
 
 /* ---------------- helpers ---------------- */
@@ -83,29 +82,11 @@ static lmz_lora *random_adapter(const lmz_model *m, uint64_t seed, int rank, flo
     return l;
 }
 
-static char tmp_dir[4096];
-
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
-    (void)st, (void)type, (void)ftw;
-    return remove(path);
-}
-
-static void remove_tmp_dir(void) {
-    if (tmp_dir[0]) nftw(tmp_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
+static char tmp_dir[TEST_PATH_MAX];
 
 /* The test run's temporary directory (created once, removed at exit), or NULL. */
 static const char *tmp(void) {
-    if (tmp_dir[0]) return tmp_dir;
-    const char *t = getenv("TMPDIR");
-    snprintf(tmp_dir, sizeof tmp_dir, "%s/lmz-lora-XXXXXX", t && *t ? t : "/tmp");
-    if (!mkdtemp(tmp_dir)) {
-        test_fail(__FILE__, __LINE__, "cannot create a temporary directory");
-        tmp_dir[0] = 0;
-        return NULL;
-    }
-    atexit(remove_tmp_dir);
-    return tmp_dir;
+    return tmp_dir[0] || test_make_dir("lora", tmp_dir) ? tmp_dir : NULL;
 }
 
 /* PATH = the temporary directory / NAME. */
@@ -729,20 +710,13 @@ static char cli_err[8192];
  * status, or -1. */
 static int run_lmz(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int run_lmz(const char *fmt, ...) {
-    char args[8192], cmd[20480], err_path[4200];
+    char args[8192], env[TEST_PATH_MAX + 32];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
-    snprintf(err_path, sizeof err_path, "%s/stderr", tmp_dir);
-    snprintf(cmd, sizeof cmd, "LMZ_CACHE=%s/cache ./lmz %s %s 2>%s", tmp_dir, args, strchr(args, '<') ? "" : "</dev/null",
-             err_path);
-    int status = system(cmd);
-    size_t len;
-    char *err = test_read_file(err_path, &len);
-    snprintf(cli_err, sizeof cli_err, "%s", err ? err : "");
-    free(err);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    snprintf(env, sizeof env, "LMZ_CACHE=%s/cache", tmp_dir);
+    return test_run_lmz(env, args, tmp_dir, cli_err, sizeof cli_err);
 }
 
 #define CHECK_LMZ_FAILS(needle, ...)                                                                              \
@@ -759,27 +733,10 @@ static int run_lmz(const char *fmt, ...) {
         CHECKF(_rc == 0, "exit status %d: %s", _rc, cli_err);                                                     \
     } while (0)
 
-static bool same_file(const char *a, const char *b) {
-    size_t la, lb;
-    char *x = test_read_file(a, &la), *y = test_read_file(b, &lb);
-    bool same = x && y && la == lb && !memcmp(x, y, la);
-    free(x);
-    free(y);
-    return same;
-}
-
-/* Whether ./lmz exists (`make` builds it before `make test`); a test failure if not. */
-static bool have_lmz(void) {
-    struct stat st;
-    if (stat("./lmz", &st) == 0) return true;
-    test_fail(__FILE__, __LINE__, "./lmz is missing: run `make` in the repository root before the tests");
-    return false;
-}
-
 /* lmz --lora FILE: compress, -l shows the adapter, -d and -t need the same adapter file. */
 TEST(lora_cli) {
     lmz_model *m = tiny_model();
-    if (!have_lmz() || !m || !tmp()) return;
+    if (!test_have_lmz() || !m || !tmp()) return;
     const char *model = tiny_model_path(), *d = tmp_dir;
     lmz_lora *a = random_adapter(m, 29, 4, 8.0f, 0.1f), *b = random_adapter(m, 31, 4, 8.0f, 0.1f);
     char pa[4200], pb[4200], in[4200];
@@ -797,7 +754,7 @@ TEST(lora_cli) {
     char archive[4300], copy[4300];
     snprintf(archive, sizeof archive, "%s.lmz", in);
     snprintf(copy, sizeof copy, "%s/threads3.lmz", d);
-    CHECK(same_file(archive, copy)); /* the archive does not depend on the thread count */
+    CHECK(test_same_file(archive, copy)); /* the archive does not depend on the thread count */
     CHECK_LMZ_OK("-l %s > %s/list.txt", archive, d);
     char list_path[4300];
     snprintf(list_path, sizeof list_path, "%s/list.txt", d);
@@ -812,7 +769,7 @@ TEST(lora_cli) {
     CHECK_LMZ_OK("-q -d -c -m %s --lora %s %s > %s/out.txt", model, pa, archive, d);
     char out[4300];
     snprintf(out, sizeof out, "%s/out.txt", d);
-    CHECK(same_file(in, out));
+    CHECK(test_same_file(in, out));
     CHECK_LMZ_OK("-q -t -m %s --lora %s %s", model, pa, archive);
     CHECK_LMZ_FAILS("--lora FILE", "-q -t -m %s %s", model, archive);
     CHECK_LMZ_FAILS(want, "-q -t -m %s --lora %s %s", model, pb, archive);
@@ -837,7 +794,7 @@ TEST(lora_cli) {
     free(y);
     CHECK_LMZ_OK("logits -m %s %s > %s", model, in, plain);
     CHECK_LMZ_OK("logits -m %s --lora %s %s > %s", model, pa, in, adapted);
-    CHECK(!same_file(plain, adapted));
+    CHECK(!test_same_file(plain, adapted));
     CHECK_LMZ_FAILS("cannot open the adapter", "perplexity -m %s --lora %s/none.gguf %s", model, d, in);
     CHECK_LMZ_FAILS("unknown option --lora", "speed -m %s --lora %s", model, pa);
 }
@@ -847,13 +804,6 @@ TEST(lora_cli) {
 static void count_skipped(void *ctx, const char *path, const char *why) {
     printf("    skipped %s: %s\n", strrchr(path, '/') + 1, why);
     ++*(int *)ctx;
-}
-
-static bool write_text(const char *path, const char *text, size_t len) {
-    FILE *f = fopen(path, "wb");
-    bool ok = f && fwrite(text, 1, len, f) == len;
-    if (f && fclose(f) != 0) ok = false;
-    return ok;
 }
 
 /* The candidates are the folder's adapters for the model (other files skipped, in name
@@ -869,9 +819,9 @@ TEST(lora_dir_choice_is_the_smallest_candidate) {
     bool ok = a && b && save_tmp(a, "choice/b_small.gguf", LMZ_F32, path) &&
               save_tmp(b, "choice/a_large.gguf", LMZ_F32, path);
     snprintf(bogus, sizeof bogus, "%s/c_not_an_adapter.gguf", dir);
-    ok = ok && write_text(bogus, "GGUF but not really", 19);
+    ok = ok && test_write_file(bogus, "GGUF but not really", 19);
     snprintf(bogus, sizeof bogus, "%s/notes.txt", dir);
-    ok = ok && write_text(bogus, "not a .gguf: not even looked at", 31);
+    ok = ok && test_write_file(bogus, "not a .gguf: not even looked at", 31);
     CHECK(ok);
     lmz_adapter_set s;
     int skipped = 0;
@@ -933,13 +883,13 @@ done:
  * where the folder lacks it; an archive made without an adapter needs none. */
 TEST(lora_dir_cli) {
     lmz_model *m = tiny_model();
-    if (!have_lmz() || !m || !tmp()) return;
+    if (!test_have_lmz() || !m || !tmp()) return;
     const char *model = tiny_model_path(), *d = tmp_dir;
     char text[8 * sizeof sample_text], in[4200], dir[4200], other[4200], trained[4300], path[4200];
     text[0] = 0;
     for (int i = 0; i < 8; i++) strcat(text, sample_text);
     lmz_lora *r = random_adapter(m, 47, 4, 8.0f, 0.1f);
-    bool ok = r && tmp_path("cli_in.txt", in) && write_text(in, text, strlen(text)) && tmp_path("cli_dir", dir) &&
+    bool ok = r && tmp_path("cli_in.txt", in) && test_write_file(in, text, strlen(text)) && tmp_path("cli_dir", dir) &&
               mkdir(dir, 0700) == 0 && tmp_path("cli_other", other) && mkdir(other, 0700) == 0 &&
               save_tmp(r, "cli_dir/random.gguf", LMZ_F32, path) && save_tmp(r, "cli_other/random.gguf", LMZ_F32, path);
     lmz_lora_free(r);
@@ -973,14 +923,14 @@ TEST(lora_dir_cli) {
     free(bytes);
     CHECK_LMZ_OK("-q -T 3 -m %s --lora-dir %s -c %s > %s/auto3.lmz", model, dir, in, d);
     snprintf(copy, sizeof copy, "%s/auto3.lmz", d);
-    CHECK(same_file(archive, copy));
+    CHECK(test_same_file(archive, copy));
     CHECK_LMZ_OK("-q -m %s --lora %s -c %s > %s/explicit.lmz", model, trained, in, d);
     snprintf(copy, sizeof copy, "%s/explicit.lmz", d);
-    CHECK(same_file(archive, copy)); /* the choice codes exactly as --lora with the chosen file */
+    CHECK(test_same_file(archive, copy)); /* the choice codes exactly as --lora with the chosen file */
 
     CHECK_LMZ_OK("-q -d -m %s --lora-dir %s -c %s > %s/auto.out", model, dir, archive, d);
     snprintf(out, sizeof out, "%s/auto.out", d);
-    CHECK(same_file(in, out));
+    CHECK(test_same_file(in, out));
     CHECK_LMZ_OK("-q -t -m %s --lora %s %s", model, trained, archive);
     CHECK_LMZ_FAILS(want, "-q -t -m %s --lora-dir %s %s", model, other, archive);
     CHECK_LMZ_FAILS("--lora FILE", "-q -t -m %s %s", model, archive);

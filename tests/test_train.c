@@ -7,7 +7,6 @@
  * falls and the saved adapter helps inference, the same adapter bytes for any thread count,
  * checkpoint/resume equal to an uninterrupted run, refusals; and `lmz train` (./lmz, built
  * by `make` before `make test`, as in test_lora.c). */
-#include <ftw.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -15,8 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 
 #include "../src/codec/symbols.h"
 #include "../src/kernels/quant.h"
@@ -30,6 +27,7 @@
 #include "../src/util/error.h"
 #include "model_fixture.h"
 #include "test.h"
+#include "test_files.h"
 #include "tiny_model.h"
 
 /* ---------------- helpers ---------------- */
@@ -44,30 +42,12 @@ static uint64_t rng_next(uint64_t *s) { /* splitmix64 */
 /* Uniform in [-mag, mag). */
 static float rng_uniform(uint64_t *s, float mag) { return mag * ((float)(rng_next(s) >> 40) / (float)(1 << 23) - 1.0f); }
 
-static char tmp_dir[4096];
-
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
-    (void)st, (void)type, (void)ftw;
-    return remove(path);
-}
-
-static void remove_tmp_dir(void) {
-    if (tmp_dir[0]) nftw(tmp_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
+static char tmp_dir[TEST_PATH_MAX];
 
 /* PATH = the run's temporary directory (created once, removed at exit) / NAME; NULL after a
  * failure. */
 static const char *tmp_path(const char *name, char path[4200]) {
-    if (!tmp_dir[0]) {
-        const char *t = getenv("TMPDIR");
-        snprintf(tmp_dir, sizeof tmp_dir, "%s/lmz-train-XXXXXX", t && *t ? t : "/tmp");
-        if (!mkdtemp(tmp_dir)) {
-            test_fail(__FILE__, __LINE__, "cannot create a temporary directory");
-            tmp_dir[0] = 0;
-            return NULL;
-        }
-        atexit(remove_tmp_dir);
-    }
+    if (!tmp_dir[0] && !test_make_dir("train", tmp_dir)) return NULL;
     snprintf(path, 4200, "%s/%s", tmp_dir, name);
     return path;
 }
@@ -614,38 +594,19 @@ static char cli_err[16384];
 /* Runs `./lmz ARGS` (printf-style), standard error into cli_err. The exit status, or -1. */
 static int run_lmz(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int run_lmz(const char *fmt, ...) {
-    char args[8192], cmd[16384], err_path[4200];
+    char args[8192], scratch[4200];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
-    if (!tmp_path("stderr", err_path)) return -1;
-    snprintf(cmd, sizeof cmd, "./lmz %s </dev/null 2>%s", args, err_path);
-    int status = system(cmd);
-    size_t len;
-    char *err = test_read_file(err_path, &len);
-    snprintf(cli_err, sizeof cli_err, "%s", err ? err : "");
-    free(err);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static bool same_file(const char *a, const char *b) {
-    size_t la, lb;
-    char *x = test_read_file(a, &la), *y = test_read_file(b, &lb);
-    bool same = x && y && la == lb && !memcmp(x, y, la);
-    free(x);
-    free(y);
-    return same;
+    if (!tmp_path("", scratch)) return -1;
+    return test_run_lmz("", args, tmp_dir, cli_err, sizeof cli_err);
 }
 
 /* lmz train: progress lines, the adapter independent of -T, --resume from a checkpoint made
  * midway by the library continuing to the uninterrupted run's bytes, refusals. */
 TEST(train_cli) {
-    struct stat st;
-    if (stat("./lmz", &st) != 0) {
-        test_fail(__FILE__, __LINE__, "./lmz is missing: run `make` in the repository root before the tests");
-        return;
-    }
+    if (!test_have_lmz()) return;
     lmz_model *m = tiny_model();
     lmz_tokenizer *tok = tiny_tokenizer();
     char in[4200], a1[4200], a3[4200], ar[4200], ck[4200], bad[4200];
@@ -666,7 +627,7 @@ TEST(train_cli) {
           strstr(cli_err, "wrote"));
     rc = run_lmz("train -m %s --data %s -o %s %s -T 3 -q", model, in, a3, opts);
     CHECKF(rc == 0, "exit %d: %s", rc, cli_err);
-    CHECK(same_file(a1, a3));
+    CHECK(test_same_file(a1, a3));
     lmz_lora *l = lmz_lora_load(a1, m);
     CHECKF(l && l->n_weights == 7 * m->n_layer && l->max_rank == 4 && l->alpha == 8.0f, "%s", lmz_last_error());
     lmz_lora_free(l);
@@ -687,7 +648,7 @@ TEST(train_cli) {
     rc = run_lmz("train -m %s --data %s -o %s --resume %s -T 2", model, in, ar, ck);
     CHECKF(rc == 0 && strstr(cli_err, "resumed    at step 3 of 6") && !strstr(cli_err, "step 3/6"), "exit %d: %s",
            rc, cli_err);
-    CHECK(same_file(a1, ar));
+    CHECK(test_same_file(a1, ar));
 
     rc = run_lmz("train -m %s --data %s -o %s --resume %s --lr 1e-3", model, in, ar, ck);
     printf("    exit %d: %s", rc, cli_err);
