@@ -607,20 +607,24 @@ static inline __attribute__((always_inline)) void dot1_block32_small(enum block3
     const lmz_act32 *a = (const lmz_act32 *)acts;
     const __m512i row_offsets = gather_row_offsets(row_bytes);
     __m512 acc = _mm512_setzero_ps();
-    __m512i part[PAIR_CHUNK][16];
+    __m512i part[PAIR_CHUNK][16], xq[PAIR_CHUNK];
     for (int64_t b0 = 0; b0 < nb; b0 += 2 * PAIR_CHUNK) {
-        const int np = (int)((nb - b0 < 2 * PAIR_CHUNK ? nb - b0 + 1 : 2 * PAIR_CHUNK) / 2);
+        const int nbc = (int)(nb - b0 < 2 * PAIR_CHUNK ? nb - b0 : 2 * PAIR_CHUNK), pairs = nbc / 2;
+        const int np = (nbc + 1) / 2; /* with a lone last block */
+        /* the token's activations as pair vectors, once for the 16 rows */
+        for (int p = 0; p < pairs; p++) xq[p] = load_2x256(a[b0 + 2 * p].q, a[b0 + 2 * p + 1].q);
+        if (nbc & 1) xq[pairs] = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)a[b0 + nbc - 1].q));
         for (int r = 0; r < 16; r++) {
             const uint8_t *row = w + (size_t)r * row_bytes + b0 * bb;
-            for (int p = 0; p < np; p++) {
-                const int64_t b = b0 + 2 * p;
-                const int two = b + 1 < nb;
+            for (int p = 0; p < pairs; p++) {
                 _mm_prefetch((const char *)(row + 2 * p * bb + PREFETCH_AHEAD), _MM_HINT_T0);
-                const __m512i wq = block32_pair_weights(kind, row + 2 * p * bb, two);
-                const __m512i xq = two ? load_2x256(a[b].q, a[b + 1].q)
-                                       : _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)a[b].q));
-                part[p][r] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq, xq);
+                part[p][r] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), block32_pair_weights(kind, row + 2 * p * bb, 1),
+                                                 xq[p]);
             }
+            if (nbc & 1)
+                part[pairs][r] =
+                    _mm512_dpbusd_epi32(_mm512_setzero_si512(), block32_pair_weights(kind, row + 2 * pairs * bb, 0),
+                                        xq[pairs]);
         }
         for (int p = 0; p < np; p++) {
             __m512i sums[2];
