@@ -66,9 +66,9 @@ static const uint32_t all_types[] = {LMZ_F32, LMZ_F16, LMZ_BF16, LMZ_Q4_0, LMZ_Q
 
 TEST(kernels_simd_equals_scalar_bit_for_bit) {
     /* 37 rows: two groups for the 16-row kernels plus a remainder; 70 tokens: more than
-     * one 64-token tile; 1..4 tokens: the small-batch kernels; one token of tiny values and
+     * one 64-token tile; 1..8 tokens: the small-batch kernels; one token of tiny values and
      * one all-zero block. Rows of 3 super-blocks (24 blocks), and of 33 blocks for the
-     * 32-element types (the small-batch Q8_0 kernel takes blocks in pairs). */
+     * 32-element types (the one-token Q5_0/Q8_0 kernel takes blocks in pairs). */
     enum { ROWS = 37, N_TOK = 70, K_MAX = 1056 };
     static const int64_t ks[] = {768, K_MAX};
     enum lmz_isa best = lmz_isa_detect();
@@ -107,7 +107,7 @@ TEST(kernels_simd_equals_scalar_bit_for_bit) {
                            ref[t * ROWS + r], exact, mag);
                 }
             }
-            static const int tokens[] = {1, 2, 3, 4, 5, 9, 64, 70};
+            static const int tokens[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 64, 70};
             for (int isa = LMZ_ISA_SCALAR; isa <= (int)best; isa++) {
                 lmz_isa_set((enum lmz_isa)isa);
                 for (size_t ni = 0; ni < sizeof tokens / sizeof tokens[0]; ni++) {

@@ -337,7 +337,7 @@ void lmz_dot16_q6_k_avx512(int64_t k, const void *wp, size_t row_bytes, const ui
 }
 
 /* ---- small batches (1..LMZ_SMALL_BATCH tokens): rows read in their own byte order ----
- * For a token or two, transposing 16 rows per block costs more than the arithmetic. These
+ * For a few tokens, transposing 16 rows per block costs more than the arithmetic. These
  * kernels read each row's block contiguously (one 64-byte vector holds 128 nibbles) and
  * multiply it against the token's activations rearranged once per block to match the
  * row's byte order; each row gives 16 dword partial sums of the block's exact integer
@@ -479,7 +479,11 @@ void lmz_dot16_q4_k_small_avx512(int64_t k, const void *w, size_t row_bytes, con
     case 1: dot16_q4_k_small(k, w, row_bytes, acts, stride, 1, out, os); break;
     case 2: dot16_q4_k_small(k, w, row_bytes, acts, stride, 2, out, os); break;
     case 3: dot16_q4_k_small(k, w, row_bytes, acts, stride, 3, out, os); break;
-    default: dot16_q4_k_small(k, w, row_bytes, acts, stride, 4, out, os); break;
+    case 4: dot16_q4_k_small(k, w, row_bytes, acts, stride, 4, out, os); break;
+    case 5: dot16_q4_k_small(k, w, row_bytes, acts, stride, 5, out, os); break;
+    case 6: dot16_q4_k_small(k, w, row_bytes, acts, stride, 6, out, os); break;
+    case 7: dot16_q4_k_small(k, w, row_bytes, acts, stride, 7, out, os); break;
+    default: dot16_q4_k_small(k, w, row_bytes, acts, stride, 8, out, os); break;
     }
 }
 
@@ -560,7 +564,11 @@ void lmz_dot16_q6_k_small_avx512(int64_t k, const void *w, size_t row_bytes, con
     case 1: dot16_q6_k_small(k, w, row_bytes, acts, stride, 1, out, os); break;
     case 2: dot16_q6_k_small(k, w, row_bytes, acts, stride, 2, out, os); break;
     case 3: dot16_q6_k_small(k, w, row_bytes, acts, stride, 3, out, os); break;
-    default: dot16_q6_k_small(k, w, row_bytes, acts, stride, 4, out, os); break;
+    case 4: dot16_q6_k_small(k, w, row_bytes, acts, stride, 4, out, os); break;
+    case 5: dot16_q6_k_small(k, w, row_bytes, acts, stride, 5, out, os); break;
+    case 6: dot16_q6_k_small(k, w, row_bytes, acts, stride, 6, out, os); break;
+    case 7: dot16_q6_k_small(k, w, row_bytes, acts, stride, 7, out, os); break;
+    default: dot16_q6_k_small(k, w, row_bytes, acts, stride, 8, out, os); break;
     }
 }
 

@@ -127,7 +127,7 @@ void lmz_dot16_q6_k_avx512(int64_t k, const void *w, size_t rb, const uint8_t *a
 /* The same for 1..LMZ_SMALL_BATCH tokens (Q4_K, Q6_K) or one token (Q5_0, Q8_0), reading
  * each row in its own byte order: faster for a few tokens, where the transposes of the
  * kernels above cost more than the products (measured). */
-#define LMZ_SMALL_BATCH 4
+#define LMZ_SMALL_BATCH 8
 void lmz_dot16_q4_k_small_avx512(int64_t k, const void *w, size_t rb, const uint8_t *acts, size_t st, int n, float *o,
                                  size_t os);
 void lmz_dot16_q6_k_small_avx512(int64_t k, const void *w, size_t rb, const uint8_t *acts, size_t st, int n, float *o,
