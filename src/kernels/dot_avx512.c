@@ -67,14 +67,15 @@ static inline __m512i dot16(const __m512i wq[4], const int8_t *q) {
  * prefetcher follows; so while one group is computed, the next group's bytes (contiguous)
  * are prefetched a few lines per block. Prefetches past the tensor's end are harmless. */
 
-/* Cache lines of the next 16-row group to prefetch per block, so that the whole group is
- * requested over the NB blocks of the current one. */
+/* Cache lines of the next 16-row group to prefetch per step, so that the whole group is
+ * requested over the NB steps of the current one (its blocks; in the small-batch kernels,
+ * each row of each block). */
 static inline size_t prefetch_lines_per_block(size_t row_bytes, int64_t nb) {
     const size_t group_lines = (16 * row_bytes + 63) / 64;
     return (group_lines + (size_t)nb - 1) / (size_t)nb;
 }
 
-/* While block B of the group at W is computed, its share of the next group's lines.
+/* While step B of the group at W is computed, its share of the next group's lines.
  * Always inlined: GCC 12 left out the prefetches of the small-batch kernels' calls
  * (checked in the object code) when it was merely inline. */
 static inline __attribute__((always_inline)) void prefetch_next_group(const uint8_t *w, size_t row_bytes, int64_t b,
