@@ -8,12 +8,17 @@
 #include "../generate/chat.h"
 #include "../util/error.h"
 
+/* Tuned on GSM8K *train* solutions (not the benchmark's test problems): Qwen2.5-Coder-1.5B
+ * tends to replace a worked solution by its result; naming "every step of the working" and
+ * showing one example of the terse form it should take keeps the steps more often. */
 const char lmz_lossy_default_instruction[] =
-    "Rewrite the text below as succinctly as you can. Keep everything a reader needs from it: the facts, "
-    "numbers, names and conclusions; for the solution of a problem, every reasoning step and calculation that "
-    "leads to the result, and the final answer. Leave out repetition, filler, pleasantries and formatting that "
-    "carries no information, and use symbols where they say the same as words. Add nothing that is not in the "
-    "text. Reply with the rewritten text only.";
+    "Shorten the text below as much as you can without losing information a reader needs: keep its facts, "
+    "numbers, names and conclusions. When the text works something out, keep every step of the working, not "
+    "just the result: write each step as a terse equation with its numbers and result, in order. For example, "
+    "\"He buys 3 packs of 12 pens, which is 3 x 12 = 36 pens. After giving away 6 he has 36 - 6 = 30 pens left.\" "
+    "becomes \"3*12=36 pens; 36-6=30 left\". Cut repetition, filler, pleasantries and formatting that carries no "
+    "information; use symbols instead of words where they mean the same. Add nothing that is not in the text. "
+    "Reply with the shortened text only.";
 
 static const char context_intro[] = "\n\nThe text answers this prompt:\n";
 static const char input_intro[] = "\n\nText to rewrite:\n";
