@@ -105,6 +105,8 @@ def main():
     ap.add_argument("--eval-bytes", type=int, default=49152, help="bytes of each test split (default: %(default)s)")
     ap.add_argument("--threads", type=int, default=2, help="lmz -T when evaluating (default: %(default)s)")
     ap.add_argument("--out-dir", help="where report.md/report.json go (default: bench/)")
+    ap.add_argument("--lmz-commit", help="commit to report for a --lmz binary built elsewhere (default: this "
+                    "checkout's HEAD, +dirty when src/ has changes)")
     a = ap.parse_args()
     sys.path.insert(0, os.path.join(common.ROOT, "tools"))
     import make_domains
@@ -186,7 +188,7 @@ def evaluate(a, domains, folder, model_file, adapters):
             rows.append(row)
     cpu = common.cpu_info()
     return {"date": datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC"), "model": a.model,
-            "model_file": os.path.basename(model_file), "lmz_commit": common.lmz_git(), "cpu": cpu,
+            "model_file": os.path.basename(model_file), "lmz_commit": a.lmz_commit or common.lmz_git(), "cpu": cpu,
             "eval_bytes": a.eval_bytes, "threads": a.threads, "domains": domains,
             "training": {d: adapters[d][1] for d in domains}, "rows": rows}
 
