@@ -200,7 +200,6 @@ void lmz_dot16_q8_0_avx512(int64_t k, const void *w, size_t row_bytes, const uin
 static inline void kquant_scales16(const __m512i hdr[4], __m512i sc[8], __m512i mpair[8]) {
     const __m512i six = _mm512_set1_epi32(63), four = _mm512_set1_epi32(15), two = _mm512_set1_epi32(3);
     const __m512i s0 = hdr[1], s1 = hdr[2], s2 = hdr[3];
-#pragma GCC unroll 4
     for (int j = 0; j < 4; j++) {
         __m512i m_lo = _mm512_and_si512(_mm512_srli_epi32(s1, (unsigned)(8 * j)), six);
         sc[j] = _mm512_and_si512(_mm512_srli_epi32(s0, (unsigned)(8 * j)), six);
