@@ -191,6 +191,8 @@ def math_normalize(s):
     s = re.sub(r"\\[!,;:]", "", s)
     s = re.sub(r"\\[dt]frac", r"\\frac", s)
     s = re.sub(r"\s+", "", s)
+    s = re.sub(r"\^\{?\\circ\}?|°", "", s)
+    s = re.sub(r"\\frac\{([^{}]*)\}\{([^{}]*)\}", r"\1/\2", s)
     return s.rstrip(".")
 
 
@@ -250,11 +252,17 @@ class Runner:
         self.models, self.resume, self.timeout = models, resume, timeout   # models: name -> (path, key)
         self.reused = self.ran = 0
         self.memo = {}   # key -> result of this run (the same text asked twice, e.g. a fallback's original)
+        self.seconds = {}  # key -> seconds its lmz commands took
         os.makedirs(CACHE_DIR, exist_ok=True)
 
     def key(self, kind, opts, data, prompt):
         k = json.dumps([kind, self.lmz_sha, opts, self.threads, sha256(data), sha256(prompt)])
         return sha256(k)[:32]
+
+    def secs(self, key, res):
+        """Notes the seconds the lmz commands behind a result took (when it was made)."""
+        self.seconds[key] = sum(res.get(k) or 0 for k in ("compress_s", "decompress_s", "s"))
+        return res
 
     def load(self, key):
         if key in self.memo:
@@ -265,7 +273,8 @@ class Runner:
                 with open(p) as f:
                     r = json.load(f)
                 self.reused += 1
-                return r
+                self.memo[key] = r
+                return self.secs(key, r)
             except ValueError:
                 pass
         return None
@@ -276,6 +285,7 @@ class Runner:
                 f.write(archive)
         common.atomic_write(os.path.join(CACHE_DIR, key + ".json"), json.dumps(res) + "\n")
         self.memo[key] = res
+        self.secs(key, res)
         self.ran += 1
 
     def _write(self, name, data):
@@ -443,6 +453,21 @@ def markdown_section(d):
                 "%d/%d" % (r["fallback"], sm["n"]) if "fallback" in r else ""))
         out.append("")
     o = d["options"]
+    out += ["Caveats:", "",
+            "- GSM8K: hiding drops the `#### N` line, but a solution's last sentence usually still computes the "
+            "answer, so derivability there mostly says whether a rewrite kept that last result (not whether it "
+            "kept the steps before it; the per-problem rewrites are in report.json).",
+            "- The answer model is small (1.5B) and replies in at most %d tokens with an answer-only prompt: on "
+            "long MATH-500 solutions it often starts working the problem out instead of answering and is cut off "
+            "(counted as not derived), which penalises the long original more than a short rewrite. MATH-500 "
+            "derivability reflects the answer model as much as the text; a stronger answer model or judge "
+            "(issue 7's judge-model scoring) is the next step." % ANSWER_TOKENS,
+            "- `--best-of N` keeps the candidate that codes smallest, which favours rewrites that keep only the "
+            "result; N > 1 samples (temperature 0.7) without the greedy rewrite, so for a given problem N = 3 can "
+            "code larger than N = 1, and N = 5's first three candidates are N = 3's (same seeds).",
+            "- n is small: one problem is %.0f%% of a rate." % (100.0 / max(d["results"][s0]["summary"]["n"]
+                                                                           for s0 in d["sets"])),
+            ""]
     out += ["Method:", "",
             "- selection: %s" % d["selection"],
             "- answer hiding: %s" % "; ".join("%s: %s" % (k, v) for k, v in d["hiding"].items()),
@@ -454,8 +479,10 @@ def markdown_section(d):
             "- answer: `%s` with the prompt \"%s\" (control: \"%s\"); correct when %s"
             % (o["answer_cmd"], d["answer_prompt"].replace("\n", "\\n"), d["control_prompt"].replace("\n", "\\n"),
                d["normalizer"]),
-            "- date: %s; run time %.0f s (%.1f min); %d lmz runs, %d reused from the cache (`--resume`)"
-            % (d["date"], d["wall_s"], d["wall_s"] / 60, d["runs"], d["reused"]),
+            "- date: %s; this run %.0f s (%.1f min): %d results made, %d reused from the cache (`--resume`); the "
+            "lmz commands behind all results took %.0f s (%.1f min) when they ran"
+            % (d["date"], d["wall_s"], d["wall_s"] / 60, d["runs"], d["reused"], d.get("lmz_command_s", 0),
+               d.get("lmz_command_s", 0) / 60),
             "- CPU: %s, %d logical CPUs; 1-minute load average at start %.2f; lmz -T %d (%s)"
             % (d["cpu"]["model"], d["cpu"]["cpus"], d["load_average_at_start"], d["threads"], d["threads_choice"]),
             "- lmz: commit %s (binary sha256 %s)" % (d["lmz_commit"], d["lmz_binary_sha256"]),
@@ -486,6 +513,7 @@ def main():
     ap.add_argument("--out-dir", help="where report.md/report.json go (default: bench/)")
     ap.add_argument("--no-write", action="store_true", help="print the section only")
     ap.add_argument("--render-only", action="store_true", help="rewrite the Markdown section from report.json")
+    ap.add_argument("--note", action="append", default=[], help="a note for the report (repeatable)")
     a = ap.parse_args()
     out_dir = os.path.abspath(a.out_dir) if a.out_dir else os.path.join(ROOT, "bench")
     jpath, mpath = os.path.join(out_dir, "report.json"), os.path.join(out_dir, "report.md")
@@ -516,7 +544,7 @@ def main():
     else:
         threads = int(a.threads)
         threads_why = "--threads %d" % threads
-    notes = []
+    notes = list(a.note)
     try:
         if not os.access(a.lmz, os.X_OK):
             raise BenchError("%s not found; run `make` first" % a.lmz)
@@ -580,6 +608,7 @@ def main():
             "cpu": cpu, "load_average_at_start": round(load1, 2), "threads": threads, "threads_choice": threads_why,
             "lmz_commit": a.lmz_commit or common.lmz_git(), "lmz_binary_sha256": lmz_sha[:16],
             "wall_s": round(wall, 1), "runs": runner.ran, "reused": runner.reused,
+            "lmz_command_s": round(sum(runner.seconds.values()), 1),
             "sets": sets, "best_of": best_of, "seed": a.seed,
             "selection": "%d problems per set: records floor(i*total/%d), i = 0..%d, of %s" % (
                 a.n, a.n, a.n - 1, ", ".join("%s (%d records; indices %s)" % (
@@ -603,7 +632,8 @@ def main():
                            "equals the gold number; MATH-500: the reply's last \\boxed{} content, else its first "
                            "line without a leading 'final answer is', and the gold answer, both normalized (strip "
                            "surrounding $ and \\( \\), a trailing '.', \\text{X} -> X, \\left/\\right, \\! \\, \\; \\:, "
-                           "\\dfrac/\\tfrac -> \\frac, all whitespace) are the same string, or the same number"),
+                           "\\dfrac/\\tfrac -> \\frac, all whitespace, ^\\circ, then \\frac{A}{B} -> A/B) are the same string, "
+                           "or the same number"),
             "results": results,
             "notes": notes,
         }
