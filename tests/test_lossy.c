@@ -19,6 +19,7 @@
 #include "../src/util/error.h"
 #include "model_fixture.h"
 #include "test.h"
+#include "test_files.h"
 #include "tiny_model.h"
 
 static int sink_append(void *ctx, const void *data, size_t len) { return lmz_bytebuf_append(ctx, data, len); }
@@ -196,34 +197,15 @@ TEST(lossy_local_rewrites_deterministic) {
 
 /* ---------------- the command line ---------------- */
 
-static char tmp_dir[4096];
+static char tmp_dir[TEST_PATH_MAX];
 static char cli_err[8192];
-
-static void remove_tmp_dir(void) {
-    char cmd[4200];
-    if (!tmp_dir[0]) return;
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
-    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", tmp_dir);
-}
 
 /* The test run's temporary directory (created once, removed at exit), or NULL. */
 static const char *tmp(void) {
-    if (tmp_dir[0]) return tmp_dir;
-    const char *t = getenv("TMPDIR");
-    snprintf(tmp_dir, sizeof tmp_dir, "%s/lmz-lossy-XXXXXX", t && *t ? t : "/tmp");
-    if (!mkdtemp(tmp_dir)) {
-        test_fail(__FILE__, __LINE__, "cannot create a temporary directory");
-        tmp_dir[0] = 0;
-        return NULL;
-    }
-    atexit(remove_tmp_dir);
-    return tmp_dir;
+    return tmp_dir[0] || test_make_dir("lossy", tmp_dir) ? tmp_dir : NULL;
 }
 
-static bool write_text(const char *path, const char *text) {
-    FILE *f = fopen(path, "wb");
-    return f && fputs(text, f) >= 0 && fclose(f) == 0;
-}
+static bool write_text(const char *path, const char *text) { return test_write_file(path, text, strlen(text)); }
 
 static bool exists(const char *path) {
     struct stat st;
@@ -234,19 +216,12 @@ static bool exists(const char *path) {
  * standard error into cli_err. The exit status, or -1. */
 static int run_lmz(const char *env, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int run_lmz(const char *env, const char *fmt, ...) {
-    char args[8192], cmd[20480], err_path[4200];
+    char args[8192];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
-    snprintf(err_path, sizeof err_path, "%s/stderr", tmp_dir);
-    snprintf(cmd, sizeof cmd, "%s ./lmz %s %s 2>%s", env, args, strchr(args, '<') ? "" : "</dev/null", err_path);
-    int status = system(cmd);
-    size_t len;
-    char *err = test_read_file(err_path, &len);
-    snprintf(cli_err, sizeof cli_err, "%s", err ? err : "");
-    free(err);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return test_run_lmz(env, args, tmp_dir, cli_err, sizeof cli_err);
 }
 
 #define CHECK_LMZ_FAILS(needle, ...)                                                                              \
@@ -262,22 +237,6 @@ static int run_lmz(const char *env, const char *fmt, ...) {
         int _rc = run_lmz(__VA_ARGS__);                                                                           \
         CHECKF(_rc == 0, "exit status %d: %s", _rc, cli_err);                                                     \
     } while (0)
-
-static bool same_file(const char *a, const char *b) {
-    size_t la, lb;
-    char *x = test_read_file(a, &la), *y = test_read_file(b, &lb);
-    bool same = x && y && la == lb && !memcmp(x, y, la);
-    free(x);
-    free(y);
-    return same;
-}
-
-/* Whether ./lmz exists (`make` builds it before `make test`); a test failure if not. */
-static bool have_lmz(void) {
-    if (exists("./lmz")) return true;
-    test_fail(__FILE__, __LINE__, "./lmz is missing: run `make` in the repository root before the tests");
-    return false;
-}
 
 /* The instruction lossy_cli_local gives with --rewrite-prompt: the test is about the CLI's
  * mechanics, and needs a rewrite that codes smaller than the input from SmolLM2 (the tiny
@@ -297,7 +256,7 @@ static const char test_instruction[] =
 TEST(lossy_cli_local) {
     lmz_model *m = test_model("smollm2");
     lmz_tokenizer *tok = test_tokenizer("smollm2");
-    if (!m || !tok || !have_lmz() || !tmp()) return;
+    if (!m || !tok || !test_have_lmz() || !tmp()) return;
     const char *model = test_model_path("smollm2"), *d = tmp_dir;
     char in[4200], q[4200], ins[4200], path[4300], other[4300], out[4300];
     snprintf(in, sizeof in, "%s/solution.txt", d);
@@ -333,7 +292,7 @@ TEST(lossy_cli_local) {
     snprintf(other, sizeof other, "%s/t2.lmz", d);
     CHECK_LMZ_OK("", "--lossy -q -m %s --rewriter %s --rewrite-prompt %s --context %s -T 2 -c %s > %s", model, model,
                  ins, q, in, other);
-    CHECK(same_file(path, other));
+    CHECK(test_same_file(path, other));
     CHECK_LMZ_OK("", "-l %s > %s/list.txt", path, d);
     snprintf(out, sizeof out, "%s/list.txt", d);
     size_t len;
@@ -357,7 +316,7 @@ TEST(lossy_cli_local) {
     CHECK(strstr(cli_err, "coded sizes: the input") && strstr(cli_err, "#1"));
     snprintf(path, sizeof path, "%s/b1.lmz", d);
     snprintf(other, sizeof other, "%s/b2.lmz", d);
-    CHECK(same_file(path, other));
+    CHECK(test_same_file(path, other));
 
     /* Refusals: nothing written. */
     snprintf(out, sizeof out, "%s/refused.lmz", d);
@@ -429,7 +388,7 @@ static int unused_port(void) {
  * answers 500, or answers something that is not a chat completion is a clear error with
  * exit status 1 and nothing written. */
 TEST(lossy_cli_remote) {
-    if (!tiny_model() || !have_lmz() || !tmp()) return;
+    if (!tiny_model() || !test_have_lmz() || !tmp()) return;
     FILE *py = popen("python3 --version 2>&1", "r");
     char version[64] = {0};
     bool have_python = py && fgets(version, sizeof version, py) && !strncmp(version, "Python 3", 8);
@@ -476,7 +435,7 @@ TEST(lossy_cli_remote) {
     char other[4300];
     snprintf(other, sizeof other, "%s/chunked.lmz", d);
     rc = run_lmz(env, "--lossy -q --best-of 3 --rewriter %s -m %s -o %s %s", URL("chunked"), model, other, in);
-    same = rc == 0 && same_file(out, other);
+    same = rc == 0 && test_same_file(out, other);
     rc = run_lmz(env, "--lossy --best-of 3 --rewriter %s -m %s -c %s > %s/fewer.lmz", URL("fewer"), model, in, d);
     bool fewer = rc == 0 && strstr(cli_err, "returned 1 of the 3 rewrites");
     if (!same || !fewer) stop_server(&srv);
