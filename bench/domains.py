@@ -9,8 +9,8 @@ the train split's bytes and every training option, so a rerun trains only what c
 For each trained adapter the report keeps the training wall time, tokens/s and the peak
 resident memory of `lmz train` (wait4).
 
-Evaluation compresses the first --eval-bytes of each test split (cut at a document
-boundary; the split is stored in a fixed pseudo-random order, so the prefix is a fair
+Evaluation compresses the first whole documents of each test split that fit in
+--eval-bytes (the split is stored in a fixed pseudo-random order, so they are a fair
 sample) with `lmz -c`: bits/byte = 8 x archive bytes / input bytes, the archive's own size
 with its header and chunk table, exactly what a user gets. "auto" is `lmz --lora-dir` over
 the folder of all the domain adapters; the adapter it chose is read back with `lmz -l`.
@@ -109,6 +109,7 @@ def main():
                     "checkout's HEAD, +dirty when src/ has changes)")
     a = ap.parse_args()
     sys.path.insert(0, os.path.join(common.ROOT, "tools"))
+    global make_domains
     import make_domains
     domains = a.domains.split(",")
     folder = os.path.join(common.CACHE, "domains")
@@ -131,13 +132,17 @@ def main():
 
 
 def eval_text(folder, domain, max_bytes):
-    """The first max_bytes of the test split, cut after a whole document."""
-    with open(os.path.join(folder, domain, "test.txt"), "rb") as f:
-        text = f.read()
-    if len(text) > max_bytes:
-        cut = text.rfind(b"\n\n", 0, max_bytes)
-        text = text[:cut + 1] if cut > 0 else text[:max_bytes]
-    return text
+    """The test split's first documents, as many whole ones as fit in max_bytes (at least
+    one), joined as in test.txt; and their count."""
+    with open(os.path.join(folder, domain, "test.jsonl"), encoding="utf-8") as f:
+        docs = [json.loads(line) for line in f]
+    text, n = b"", 0
+    for d in docs:
+        more = (make_domains.SEPARATOR if n else "").encode() + d.encode()
+        if n and len(text) + len(more) + 1 > max_bytes:
+            break
+        text, n = text + more, n + 1
+    return text + b"\n", n
 
 
 def compress_size(a, model_file, path, extra, verbose=False):
@@ -157,12 +162,12 @@ def evaluate(a, domains, folder, model_file, adapters):
             os.symlink(adapters[d][0], os.path.join(adapter_dir, d + ".gguf"))
         rows = []
         for d in domains:
-            text = eval_text(folder, d, a.eval_bytes)
+            text, n_docs = eval_text(folder, d, a.eval_bytes)
             path = os.path.join(tmp, d + ".txt")
             with open(path, "wb") as f:
                 f.write(text)
             n = len(text)
-            row = {"domain": d, "bytes": n, "documents": text.count(b"\n\n") + 1, "bits_per_byte": {}}
+            row = {"domain": d, "bytes": n, "documents": n_docs, "bits_per_byte": {}}
             t0 = time.time()
             size, _, _ = compress_size(a, model_file, path, [])
             row["bits_per_byte"]["base"] = 8.0 * size / n
@@ -199,19 +204,20 @@ def markdown_section(data):
            "Bits per byte of each domain's test split (prompts never trained on; `tools/make_domains.py`), "
            "compressed by `lmz -c` (whole archive) with the base model, with each domain's adapter "
            "(`--lora`), and with automatic choice (`--lora-dir` over the four; its pick in brackets); xz -9e "
-           "for scale. Factor = base / own adapter. Each test text is the first %d bytes of its split, cut "
-           "after a whole document; every auto archive was decompressed and compared." % data["eval_bytes"], "",
-           "| test split | bytes | base | " + " | ".join("%s adapter" % d for d in doms) +
+           "for scale. Factor = base / own adapter. Each test text is the split's first whole documents "
+           "that fit in %d bytes (the split's order is a fixed shuffle); every auto archive was "
+           "decompressed and compared." % data["eval_bytes"], "",
+           "| test split | documents | bytes | base | " + " | ".join("%s adapter" % d for d in doms) +
            " | auto | xz -9e | factor (base / own) |",
-           "|---|---:|---:|" + "---:|" * len(doms) + "---:|---:|---:|"]
+           "|---|---:|---:|---:|" + "---:|" * len(doms) + "---:|---:|---:|"]
     for r in data["rows"]:
         bpb = r["bits_per_byte"]
         cells = []
         for d in doms:
             v = "%.3f" % bpb[d]
             cells.append("**%s**" % v if d == r["domain"] else v)
-        out.append("| %s | %d | %.3f | %s | %.3f (%s) | %.3f | %.2fx |" % (
-            r["domain"], r["bytes"], bpb["base"], " | ".join(cells), bpb["auto"], r["auto_choice"], bpb["xz -9e"],
+        out.append("| %s | %d | %d | %.3f | %s | %.3f (%s) | %.3f | %.2fx |" % (
+            r["domain"], r["documents"], r["bytes"], bpb["base"], " | ".join(cells), bpb["auto"], r["auto_choice"], bpb["xz -9e"],
             r["own_factor"]))
     out += ["", "Training (`lmz train`, one adapter per domain, on this machine):", "",
             "| adapter | tokens seen | wall time | tokens/s | peak RSS | bits/token first step → last |",

@@ -11,7 +11,8 @@ test), so an adapter never sees an answer to a test prompt, not even another mod
   code   MBPP sanitized solutions and HumanEval prompt + canonical solution (qa/)
 
 For each domain NAME, writes OUT/NAME/train.txt and OUT/NAME/test.txt (documents joined by
-a blank line, in a fixed pseudo-random order so that any prefix is a fair sample) and
+a blank line, in a fixed pseudo-random order so that any prefix is a fair sample), the same
+documents one JSON string per line in train.jsonl and test.jsonl, and
 OUT/NAME/split.json (counts and the test prompts' hashes). Output is byte-identical on
 every run. Default OUT: $LMZ_CACHE/domains (~/.cache/lmz/domains); nothing goes in git.
 """
@@ -93,6 +94,8 @@ def build(out_dir, name):
         with open(path + ".tmp", "w", encoding="utf-8", newline="") as f:
             f.write(text)
         os.replace(path + ".tmp", path)
+        with open(os.path.join(folder, side + ".jsonl"), "w", encoding="utf-8") as f:
+            f.write("".join(json.dumps(d) + "\n" for d in docs))  # the same documents, countable
         summary[side] = {"documents": len(docs), "bytes": len(text.encode("utf-8"))}
     summary["prompts"] = {"train": len({sha(p) for p, _ in pairs}) - len(test_prompts), "test": len(test_prompts)}
     with open(os.path.join(folder, "split.json"), "w") as f:
