@@ -5,7 +5,7 @@ Each script owns one SECTION of bench/report.json (a top-level key) and of bench
 merged_md replace only that section and keep every other one; atomic_write replaces a file
 in one rename so a crash never leaves a half-written report.
 """
-import importlib.util, json, os, subprocess, sys, tempfile
+import hashlib, importlib.util, json, os, subprocess, sys, tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CACHE = os.environ.get("LMZ_CACHE", os.path.expanduser("~/.cache/lmz"))
@@ -29,6 +29,14 @@ def run(cmd, timeout, what, env=None, merge=False):
         tail = "\n".join(p.stderr.strip().splitlines()[-25:])
         raise BenchError("%s failed (exit %d): %s\n%s" % (what, p.returncode, " ".join(cmd), tail))
     return p.stdout + p.stderr if merge else p.stdout
+
+
+def file_sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def load_fetch_models():

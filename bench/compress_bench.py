@@ -126,14 +126,6 @@ def sha256(b):
     return hashlib.sha256(b).hexdigest()
 
 
-def file_sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for blk in iter(lambda: f.read(1 << 20), b""):
-            h.update(blk)
-    return h.hexdigest()
-
-
 # ---------------------------------------------------------------- inputs
 
 class Item:
@@ -706,7 +698,7 @@ def main():
         with tempfile.TemporaryDirectory(prefix="lmz-compress-bench-") as tmp:
             lmz_exe = os.path.join(tmp, "lmz")
             shutil.copy2(a.lmz, lmz_exe)
-            lmz_sha = file_sha256(lmz_exe)
+            lmz_sha = common.file_sha256(lmz_exe)
             runner = Runner(tmp, lmz_exe, lmz_sha, threads, a.timeout_per_kb, a.resume)
 
             def peers_on(items):

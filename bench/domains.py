@@ -30,7 +30,7 @@ def log(msg):
 
 
 FETCH = common.load_fetch_models()
-sha256_file = FETCH.sha256_file
+sha256_file = common.file_sha256
 
 
 def model_path(name):

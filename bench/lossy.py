@@ -80,14 +80,6 @@ def sha256(b):
     return hashlib.sha256(b if isinstance(b, bytes) else b.encode()).hexdigest()
 
 
-def file_sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for blk in iter(lambda: f.read(1 << 20), b""):
-            h.update(blk)
-    return h.hexdigest()
-
-
 # ---------------------------------------------------------------- data and answer hiding
 
 def boxed_spans(s):
@@ -558,7 +550,7 @@ def main():
         with tempfile.TemporaryDirectory(prefix="lmz-lossy-bench-") as tmp:
             lmz = os.path.join(tmp, "lmz")
             shutil.copy2(a.lmz, lmz)
-            lmz_sha = file_sha256(lmz)
+            lmz_sha = common.file_sha256(lmz)
             instruction = subprocess.run([lmz, "--help-lossy"], stdout=subprocess.PIPE, text=True).stdout.strip()
             runner = Runner(tmp, lmz, lmz_sha, threads, {k: (v[0], v[1]) for k, v in models.items()}, a.resume,
                             a.timeout)
