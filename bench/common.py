@@ -5,7 +5,7 @@ Each script owns one SECTION of bench/report.json (a top-level key) and of bench
 merged_md replace only that section and keep every other one; atomic_write replaces a file
 in one rename so a crash never leaves a half-written report.
 """
-import hashlib, importlib.util, json, os, subprocess, sys, tempfile
+import importlib.util, json, os, subprocess, sys, tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CACHE = os.environ.get("LMZ_CACHE", os.path.expanduser("~/.cache/lmz"))
@@ -32,11 +32,8 @@ def run(cmd, timeout, what, env=None, merge=False):
 
 
 def file_sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """The file's SHA-256 (hex), computed as tools/fetch_models.py verifies models."""
+    return load_fetch_models().sha256_file(path)
 
 
 def load_fetch_models():
