@@ -72,9 +72,6 @@ static long mem_read(void *ctx, uint8_t *buf, size_t len) {
     return (long)n;
 }
 
-static int sink_append(void *ctx, const void *data, size_t len) { return lmz_bytebuf_append(ctx, data, len); }
-static int write_append(void *ctx, const uint8_t *data, size_t len) { return lmz_bytebuf_append(ctx, data, len); }
-
 /* ---------------- round trips ---------------- */
 
 /* A model and the codec settings of one round trip (0 = the codec's defaults). */
@@ -108,7 +105,7 @@ static int compress_to(const setup *s, int threads, const char *label, const uin
     }
     archive->len = 0;
     mem_reader r = {in, len, 0, s->max_read};
-    int rc = lmz_compress(&c, mem_read, &r, sink_append, archive, st, NULL, NULL);
+    int rc = lmz_compress(&c, mem_read, &r, lmz_sink_to_bytebuf, archive, st, NULL, NULL);
     if (rc) test_fail(__FILE__, __LINE__, "%s: compressing (%d threads): %s", label, threads, lmz_last_error());
     else if (st->input_bytes != len || st->output_bytes != archive->len)
         test_fail(__FILE__, __LINE__, "%s: statistics say %llu -> %llu bytes, but %zu -> %zu were coded", label,
@@ -130,7 +127,7 @@ static int decompress_to(const setup *s, int threads, const char *label, const l
     int rc = lmz_codec_init(&c, s->model, s->tok, s->sha, s->context, s->context_len, threads, s->chunk_bytes,
                             s->chunk_tokens, s->group);
     out->len = 0;
-    if (!rc) rc = lmz_decompress(&c, &a, write_append, out, &st, NULL, NULL);
+    if (!rc) rc = lmz_decompress(&c, &a, lmz_write_to_bytebuf, out, &st, NULL, NULL);
     if (rc) test_fail(__FILE__, __LINE__, "%s: decompressing (%d threads): %s", label, threads, lmz_last_error());
     lmz_codec_free(&c);
     lmz_archive_close(&a);

@@ -34,10 +34,6 @@
 
 /* ---------------- in-memory codec helpers ---------------- */
 
-
-static int sink_append(void *ctx, const void *data, size_t len) { return lmz_bytebuf_append(ctx, data, len); }
-static int write_append(void *ctx, const uint8_t *data, size_t len) { return lmz_bytebuf_append(ctx, data, len); }
-
 /* A codec for MODEL with an optional context, small chunks (several per archive). */
 static bool codec_for(lmz_codec *c, const lmz_model *m, const lmz_tokenizer *tok, const uint8_t *sha,
                       const char *context) {
@@ -52,7 +48,7 @@ static bool compress_with(lmz_codec *c, const uint8_t *in, size_t len, lmz_byteb
     lmz_memory_input r = {in, len, 0};
     lmz_codec_stats st;
     archive->len = 0;
-    if (lmz_compress(c, lmz_read_memory, &r, sink_append, archive, &st, NULL, NULL) == 0) return true;
+    if (lmz_compress(c, lmz_read_memory, &r, lmz_sink_to_bytebuf, archive, &st, NULL, NULL) == 0) return true;
     test_fail(__FILE__, __LINE__, "compressing: %s", lmz_last_error());
     return false;
 }
@@ -64,7 +60,7 @@ static int decode(lmz_codec *c, const uint8_t *data, size_t len, lmz_bytebuf *ou
     out->len = 0;
     if (lmz_archive_open(&a, data, len)) return -1;
     lmz_codec_stats st;
-    int rc = lmz_decompress(c, &a, write_append, out, &st, NULL, NULL);
+    int rc = lmz_decompress(c, &a, lmz_write_to_bytebuf, out, &st, NULL, NULL);
     lmz_archive_close(&a);
     return rc;
 }
@@ -227,7 +223,7 @@ static bool rewrite(const lmz_bytebuf *archive, uint64_t k, chunk_edit edit, uin
     lmz_archive a;
     if (lmz_archive_open(&a, archive->data, archive->len)) return false;
     out->len = 0;
-    lmz_archive_writer *w = lmz_archive_writer_new(&a.params, sink_append, out);
+    lmz_archive_writer *w = lmz_archive_writer_new(&a.params, lmz_sink_to_bytebuf, out);
     bool ok = w != NULL;
     for (uint64_t i = 0; ok && i < a.n_chunks; i++) {
         lmz_chunk_meta meta = a.chunks[i].meta;
@@ -476,7 +472,7 @@ TEST(corrupt_header_limits_beyond_chunks) {
         lmz_archive_params p = a.params;
         p.context_tokens = 1u << 20;
         p.chunk_bytes = 1u << 31;
-        lmz_archive_writer *w = lmz_archive_writer_new(&p, sink_append, &big);
+        lmz_archive_writer *w = lmz_archive_writer_new(&p, lmz_sink_to_bytebuf, &big);
         ok = w != NULL;
         for (uint64_t i = 0; ok && i < a.n_chunks; i++)
             ok = lmz_archive_writer_add(w, &a.chunks[i].meta, a.chunks[i].payload) == 0;
@@ -523,7 +519,7 @@ TEST(corrupt_failing_io) {
     for (size_t after = 0; after < f.input_len; after += 150) {
         failing_io io = {{f.input, f.input_len, 0}, after, {0}};
         lmz_bytebuf sink = {0};
-        int rc = lmz_compress(&f.codec, failing_read, &io, sink_append, &sink, &st, NULL, NULL);
+        int rc = lmz_compress(&f.codec, failing_read, &io, lmz_sink_to_bytebuf, &sink, &st, NULL, NULL);
         lmz_bytebuf_free(&sink);
         CHECKF(rc != 0 && strstr(lmz_last_error(), "simulated"), "read error after %zu bytes: %s", after,
                rc ? lmz_last_error() : "ignored");

@@ -612,10 +612,6 @@ TEST(lora_every_architecture_qwen2) { every_architecture("qwen25coder", true); }
 
 /* ---------------- the compressor ---------------- */
 
-
-static int sink_append(void *ctx, const void *data, size_t len) { return lmz_bytebuf_append(ctx, data, len); }
-static int write_append(void *ctx, const uint8_t *data, size_t len) { return lmz_bytebuf_append(ctx, data, len); }
-
 /* A tiny-model codec (small chunks) with adapter L; false after a failure. */
 static bool tiny_codec(lmz_codec *c, const lmz_lora *l) {
     if (lmz_codec_init(c, tiny_model(), tiny_tokenizer(), tiny_model_sha256(), NULL, 0, 2, 160, 0, 0) == 0 &&
@@ -632,7 +628,7 @@ static bool compress_with(const lmz_lora *l, const char *text, lmz_bytebuf *arch
     lmz_memory_input r = {(const uint8_t *)text, strlen(text), 0};
     lmz_codec_stats st;
     archive->len = 0;
-    int rc = lmz_compress(&c, lmz_read_memory, &r, sink_append, archive, &st, NULL, NULL);
+    int rc = lmz_compress(&c, lmz_read_memory, &r, lmz_sink_to_bytebuf, archive, &st, NULL, NULL);
     lmz_codec_free(&c);
     if (rc == 0) return true;
     test_fail(__FILE__, __LINE__, "compressing: %s", lmz_last_error());
@@ -648,7 +644,7 @@ static int decompress_with(const lmz_lora *l, const lmz_bytebuf *archive, lmz_by
     lmz_clear_error();
     int rc = lmz_archive_open(&a, archive->data, archive->len);
     lmz_codec_stats st;
-    if (rc == 0) rc = lmz_decompress(&c, &a, write_append, out, &st, NULL, NULL);
+    if (rc == 0) rc = lmz_decompress(&c, &a, lmz_write_to_bytebuf, out, &st, NULL, NULL);
     lmz_archive_close(&a);
     lmz_codec_free(&c);
     return rc;
@@ -844,7 +840,7 @@ TEST(lora_dir_choice_is_the_smallest_candidate) {
         lmz_memory_input r = {sample, len, 0};
         lmz_bytebuf sink = {0};
         CHECK(lmz_codec_set_lora(&c, i ? s.adapters[i - 1] : NULL) == 0 &&
-              lmz_compress(&c, lmz_read_memory, &r, sink_append, &sink, &st, NULL, NULL) == 0);
+              lmz_compress(&c, lmz_read_memory, &r, lmz_sink_to_bytebuf, &sink, &st, NULL, NULL) == 0);
         lmz_bytebuf_free(&sink);
         own[i] = st.ideal_bits + (i ? 8.0 * LMZ_ARCHIVE_FP_BYTES : 0.0); /* an adapter's fingerprint too */
         if (own[i] < own[argmin]) argmin = i;

@@ -22,9 +22,6 @@
 #include "test_files.h"
 #include "tiny_model.h"
 
-static int sink_append(void *ctx, const void *data, size_t len) { return lmz_bytebuf_append(ctx, data, len); }
-static int write_append(void *ctx, const uint8_t *data, size_t len) { return lmz_bytebuf_append(ctx, data, len); }
-
 static const char sample_text[] =
     "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
     "How many clips did Natalia sell altogether in April and May? She sold 48/2 = 24 clips in May.\n";
@@ -36,7 +33,7 @@ static int code_text(bool lossy, const char *text, int threads, lmz_bytebuf *out
     c.lossy = lossy;
     lmz_memory_input in = {(const uint8_t *)text, strlen(text), 0};
     lmz_codec_stats st;
-    int rc = lmz_compress(&c, lmz_read_memory, &in, sink_append, out, &st, NULL, NULL);
+    int rc = lmz_compress(&c, lmz_read_memory, &in, lmz_sink_to_bytebuf, out, &st, NULL, NULL);
     lmz_codec_free(&c);
     return rc;
 }
@@ -61,7 +58,7 @@ TEST(lossy_archive_flag) {
     lmz_codec c;
     CHECK(lmz_codec_init(&c, tiny_model(), tiny_tokenizer(), tiny_model_sha256(), NULL, 0, 1, 0, 0, 0) == 0);
     lmz_codec_stats st;
-    int rc = lmz_decompress(&c, &a, write_append, &back, &st, NULL, NULL);
+    int rc = lmz_decompress(&c, &a, lmz_write_to_bytebuf, &back, &st, NULL, NULL);
     lmz_codec_free(&c);
     lmz_archive_close(&a);
     CHECKF(rc == 0, "%s", lmz_last_error());
@@ -80,7 +77,7 @@ static int decode_archive(const lmz_bytebuf *archive, lmz_bytebuf *out, uint32_t
     lmz_codec c;
     int rc = lmz_codec_init(&c, tiny_model(), tiny_tokenizer(), tiny_model_sha256(), NULL, 0, 1, 0, 0, 0);
     lmz_codec_stats st;
-    if (rc == 0) rc = lmz_decompress(&c, &a, write_append, out, &st, NULL, NULL);
+    if (rc == 0) rc = lmz_decompress(&c, &a, lmz_write_to_bytebuf, out, &st, NULL, NULL);
     lmz_codec_free(&c);
     lmz_archive_close(&a);
     return rc;

@@ -81,6 +81,9 @@ long lmz_read_memory(void *ctx, uint8_t *buf, size_t len) {
     return (long)n;
 }
 
+int lmz_sink_to_bytebuf(void *ctx, const void *data, size_t len) { return lmz_bytebuf_append(ctx, data, len); }
+int lmz_write_to_bytebuf(void *ctx, const uint8_t *data, size_t len) { return lmz_bytebuf_append(ctx, data, len); }
+
 static int n_ctx_for(const lmz_codec *c, int max_symbols) { return 1 + (int)c->n_context + max_symbols; }
 
 /* A context for G chunks of up to MAX_SYMBOLS symbols each, with the codec's adapter. */

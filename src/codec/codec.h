@@ -73,6 +73,9 @@ typedef struct {
     size_t len, pos;
 } lmz_memory_input;
 long lmz_read_memory(void *ctx, uint8_t *buf, size_t len);
+/* A sink (archive bytes) and a writer (decompressed bytes) appending to the lmz_bytebuf CTX. */
+int lmz_sink_to_bytebuf(void *ctx, const void *data, size_t len);
+int lmz_write_to_bytebuf(void *ctx, const uint8_t *data, size_t len);
 
 int lmz_compress(lmz_codec *c, lmz_read_fn read, void *rctx, lmz_archive_sink sink, void *sctx,
                  lmz_codec_stats *st, lmz_progress_fn progress, void *pctx);

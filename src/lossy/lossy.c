@@ -169,13 +169,11 @@ int lmz_lossy_rewrite_local(const lmz_model *m, const lmz_tokenizer *tok, const 
     return rc;
 }
 
-static int sink_append(void *ctx, const void *data, size_t len) { return lmz_bytebuf_append(ctx, data, len); }
-
 static int code(lmz_codec *c, bool lossy, const uint8_t *data, size_t len, lmz_bytebuf *out) {
     c->lossy = lossy;
     lmz_memory_input in = {data, len, 0};
     lmz_codec_stats st;
-    int rc = lmz_compress(c, lmz_read_memory, &in, sink_append, out, &st, NULL, NULL);
+    int rc = lmz_compress(c, lmz_read_memory, &in, lmz_sink_to_bytebuf, out, &st, NULL, NULL);
     c->lossy = false;
     return rc;
 }
