@@ -530,40 +530,39 @@ static int list_archive(const options *o, const char *name, const lmz_archive *a
 typedef struct {
     FILE *f;
     uint8_t head[LMZ_ADAPTER_SAMPLE_BYTES];
-    size_t len, pos;
+    lmz_memory_input ahead; /* over head: the bytes read ahead, served first */
 } headed_input;
 
 static long read_headed(void *ctx, uint8_t *buf, size_t len) {
     headed_input *h = ctx;
-    if (h->pos == h->len) return read_file_fn(h->f, buf, len);
-    size_t n = h->len - h->pos < len ? h->len - h->pos : len;
-    memcpy(buf, h->head + h->pos, n);
-    h->pos += n;
-    return (long)n;
+    if (h->ahead.pos == h->ahead.len) return read_file_fn(h->f, buf, len);
+    return lmz_read_memory(&h->ahead, buf, len);
 }
 
 /* --lora-dir, compressing: reads the input's first bytes into H and sets the codec's
  * adapter to the candidate that codes them smallest. */
 static int choose_adapter(const options *o, lmz_codec *codec, const lmz_adapter_set *candidates, headed_input *h,
                           const char *name) {
-    while (h->len < sizeof h->head) {
-        long got = read_file_fn(h->f, h->head + h->len, sizeof h->head - h->len);
+    size_t len = 0;
+    while (len < sizeof h->head) {
+        long got = read_file_fn(h->f, h->head + len, sizeof h->head - len);
         if (got < 0) return -1;
         if (got == 0) break;
-        h->len += (size_t)got;
+        len += (size_t)got;
     }
+    h->ahead = (lmz_memory_input){h->head, len, 0};
     double *bits = lmz_malloc((size_t)(candidates->n + 1) * sizeof *bits);
     int chosen;
-    if (!bits || lmz_adapter_choose(codec, candidates, h->head, h->len, &chosen, bits)) {
+    if (!bits || lmz_adapter_choose(codec, candidates, h->head, len, &chosen, bits)) {
         free(bits);
         return -1;
     }
     if (o->verbose) {
         fprintf(stderr, "%s: adapter %s, scored on the first %zu bytes (bits/byte:", name,
-                chosen < 0 ? "none" : candidates->paths[chosen], h->len);
+                chosen < 0 ? "none" : candidates->paths[chosen], len);
         for (int i = -1; i < candidates->n; i++) {
             const char *base = i < 0 ? "none" : strrchr(candidates->paths[i], '/') + 1;
-            fprintf(stderr, "%s %s %.4f", i < 0 ? "" : ",", base, h->len ? bits[i + 1] / (double)h->len : 0.0);
+            fprintf(stderr, "%s %s %.4f", i < 0 ? "" : ",", base, len ? bits[i + 1] / (double)len : 0.0);
         }
         fprintf(stderr, ")\n");
     }
