@@ -37,14 +37,24 @@ def model_path(name):
     return os.path.join(common.CACHE, "models", FETCH.MODELS[name][0])
 
 
-def train_options(a):
-    return ["--rank", str(a.rank), "--alpha", str(a.alpha), "--steps", str(a.steps), "--batch", str(a.batch),
+def steps_for(a, domain):
+    """--steps, unless --steps-for names the domain."""
+    for item in filter(None, a.steps_for.split(",")):
+        name, _, n = item.partition("=")
+        if name == domain:
+            return int(n)
+    return a.steps
+
+
+def train_options(a, domain):
+    return ["--rank", str(a.rank), "--alpha", str(a.alpha), "--steps", str(steps_for(a, domain)),
+            "--batch", str(a.batch),
             "--seq", str(a.seq), "--lr", str(a.lr), "--warmup", str(a.warmup), "--seed", str(a.seed)]
 
 
 def adapter_path(a, domain, model_file, train_file):
     key = hashlib.sha256(json.dumps({"model": sha256_file(model_file), "train": sha256_file(train_file),
-                                     "options": train_options(a)}).encode()).hexdigest()[:12]
+                                     "options": train_options(a, domain)}).encode()).hexdigest()[:12]
     return os.path.join(common.CACHE, "adapters", "%s-%s-%s.gguf" % (a.model, domain, key))
 
 
@@ -65,7 +75,7 @@ def train(a, domain, model_file, train_file):
             return out, json.load(f)
     os.makedirs(os.path.dirname(out), exist_ok=True)
     cmd = [a.lmz, "train", "-m", model_file, "--data", train_file, "-o", out, "-T", str(a.train_threads)] + \
-        train_options(a)
+        train_options(a, domain)
     log("training %s: %s" % (domain, " ".join(cmd)))
     rc, wall, rss = run_measured(cmd, out + ".log")
     text = open(out + ".log").read()
@@ -76,7 +86,8 @@ def train(a, domain, model_file, train_file):
     losses = re.findall(r"bits/token ([0-9.]+)", text)
     info = {"domain": domain, "command": " ".join(cmd[1:]), "threads": a.train_threads, "wall_s": round(wall, 1),
             "peak_rss_bytes": rss, "tokens_per_s_last": rates[-1] if rates else None,
-            "train_tokens_seen": a.steps * a.batch * a.seq, "data_tokens": int(data.group(3)) if data else None,
+            "train_tokens_seen": steps_for(a, domain) * a.batch * a.seq,
+            "data_tokens": int(data.group(3)) if data else None,
             "first_bits_per_token": float(losses[0]) if losses else None,
             "last_bits_per_token": float(losses[-1]) if losses else None,
             "adapter_sha256": sha256_file(out), "date": datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC")}
@@ -91,7 +102,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="smollm2", help="model name from tools/fetch_models.py (default: %(default)s)")
     ap.add_argument("--domains", default=",".join(DOMAINS), help="comma-separated (default: %(default)s)")
-    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--steps", type=int, default=100, help="optimizer steps per adapter (default: %(default)s)")
+    ap.add_argument("--steps-for", default="", metavar="DOMAIN=N,...",
+                    help="steps for the named domains instead of --steps (a domain with more training data "
+                         "can use more steps before it over-fits)")
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--seq", type=int, default=256)
     ap.add_argument("--lr", default="1e-3")
