@@ -134,3 +134,58 @@ TEST(generate_stops_at_stop_string_and_limit) {
     lmz_ctx_free(c);
     free(ids);
 }
+
+/* lmz_generate_each: prompts with different parameters in one batch each give what
+ * lmz_generate gives them alone (at the stream index they name); a prompt whose cancel flag
+ * is set stops before its first token. */
+TEST(generate_each_mixed_parameters_equal_separate_runs) {
+    lmz_model *m = test_model("smollm2");
+    lmz_tokenizer *tok = test_tokenizer("smollm2");
+    if (!m || !tok) return;
+    const char *texts[3] = {"The history of the printing press", "def fibonacci(n):", "Three reasons to learn C:"};
+    const char *stops[1] = {"\n"};
+    lmz_gen_params gp[3] = {{12, {0.0f, 0, 1.0f}, 0, NULL, 0},
+                            {20, {0.9f, 40, 0.95f}, 99, stops, 1},
+                            {16, {0.7f, 0, 0.9f}, 5, NULL, 0}};
+    int32_t *ids[3];
+    size_t lens[3];
+    for (int i = 0; i < 3; i++) CHECK(!lmz_tokenize(tok, texts[i], strlen(texts[i]), true, false, &ids[i], &lens[i]));
+    /* alone: prompt i as the only prompt, except that prompt 2 runs as the second of two
+     * copies (stream 1) */
+    lmz_gen_output alone[3], pair[2];
+    lmz_ctx *c = lmz_ctx_create(m, 128, 4, 2);
+    CHECK(c);
+    for (int i = 0; i < 2; i++) {
+        const int32_t *p = ids[i];
+        CHECK(!lmz_generate(c, tok, &p, &lens[i], 1, &gp[i], &alone[i]));
+    }
+    const int32_t *two[2] = {ids[2], ids[2]};
+    size_t two_lens[2] = {lens[2], lens[2]};
+    CHECK(!lmz_generate(c, tok, two, two_lens, 2, &gp[2], pair));
+    alone[2] = pair[1];
+    lmz_gen_output_free(&pair[0]);
+    /* together, in another order, with a fourth prompt cancelled from the start */
+    atomic_int off, on;
+    atomic_init(&off, 0);
+    atomic_init(&on, 1);
+    const int32_t *prompts[4] = {ids[2], ids[0], ids[1], ids[0]};
+    size_t plens[4] = {lens[2], lens[0], lens[1], lens[0]};
+    const lmz_gen_params *params[4] = {&gp[2], &gp[0], &gp[1], &gp[0]};
+    int stream[4] = {1, 0, 0, 0};
+    const atomic_int *cancel[4] = {&off, NULL, &off, &on};
+    lmz_gen_output out[4];
+    CHECKF(!lmz_generate_each(c, tok, prompts, plens, 4, params, stream, cancel, out), "%s", lmz_last_error());
+    static const int which[3] = {1, 2, 0}; /* out[which[i]] is prompt i */
+    for (int i = 0; i < 3; i++) {
+        const lmz_gen_output *o = &out[which[i]];
+        CHECKF(o->len == alone[i].len && !memcmp(o->text, alone[i].text, o->len) && o->reason == alone[i].reason &&
+                   o->n_tokens == alone[i].n_tokens,
+               "prompt %d: batched '%s' (%s), alone '%s' (%s)", i, o->text, lmz_stop_reason_name(o->reason),
+               alone[i].text, lmz_stop_reason_name(alone[i].reason));
+        CHECK(o->n_tokens > 0);
+    }
+    CHECK(out[3].reason == LMZ_STOP_CANCELLED && out[3].n_tokens == 0 && out[3].len == 0);
+    for (int i = 0; i < 4; i++) lmz_gen_output_free(&out[i]);
+    for (int i = 0; i < 3; i++) lmz_gen_output_free(&alone[i]), free(ids[i]);
+    lmz_ctx_free(c);
+}

@@ -52,5 +52,6 @@ int cmd_speed(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_compress(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif

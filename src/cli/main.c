@@ -25,6 +25,10 @@ static const char usage[] =
     "  lmz generate [--chat] [FILE|--text T|--prompts FILE]\n"
     "                                  continue a prompt or answer it (greedy or seeded sampling)\n"
     "\n"
+    "serving:\n"
+    "  lmz serve [-m MODEL] [--port N] an OpenAI-compatible /v1/chat/completions endpoint on\n"
+    "                                  127.0.0.1 (see lmz serve -h)\n"
+    "\n"
     "training:\n"
     "  lmz train -m MODEL --data FILE -o ADAPTER.gguf\n"
     "                                  train a LoRA adapter on text or JSONL (see lmz train -h)\n"
@@ -57,5 +61,6 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "speed")) return cmd_speed(argc, argv);
     if (!strcmp(cmd, "generate")) return cmd_generate(argc, argv);
     if (!strcmp(cmd, "train")) return cmd_train(argc, argv);
+    if (!strcmp(cmd, "serve")) return cmd_serve(argc, argv);
     return cmd_compress(argc, argv);
 }

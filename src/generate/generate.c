@@ -52,6 +52,7 @@ const char *lmz_stop_reason_name(enum lmz_stop_reason r) {
     case LMZ_STOP_EOG: return "end-of-generation token";
     case LMZ_STOP_STRING: return "stop string";
     case LMZ_STOP_LENGTH: return "token limit";
+    case LMZ_STOP_CANCELLED: return "cancelled";
     default: return "context full";
     }
 }
@@ -63,6 +64,21 @@ void lmz_gen_output_free(lmz_gen_output *o) {
 
 int lmz_generate(lmz_ctx *c, const lmz_tokenizer *tok, const int32_t *const *prompts, const size_t *lens, int n,
                  const lmz_gen_params *p, lmz_gen_output *out) {
+    const lmz_gen_params **params = lmz_malloc((n > 0 ? (size_t)n : 1) * sizeof *params);
+    int *stream = lmz_malloc((n > 0 ? (size_t)n : 1) * sizeof *stream);
+    int rc = -1;
+    if (params && stream) {
+        for (int i = 0; i < n; i++) params[i] = p, stream[i] = i;
+        rc = lmz_generate_each(c, tok, prompts, lens, n, params, stream, NULL, out);
+    }
+    free(params);
+    free(stream);
+    return rc;
+}
+
+int lmz_generate_each(lmz_ctx *c, const lmz_tokenizer *tok, const int32_t *const *prompts, const size_t *lens, int n,
+                      const lmz_gen_params *const *params, const int *stream, const atomic_int *const *cancel,
+                      lmz_gen_output *out) {
     const lmz_model *m = lmz_ctx_model(c);
     const int V = m->n_vocab, n_ctx = lmz_ctx_n_ctx(c);
     size_t total = 0;
@@ -94,7 +110,7 @@ int lmz_generate(lmz_ctx *c, const lmz_tokenizer *tok, const int32_t *const *pro
         }
         seqs[i].active = true;
         seqs[i].pos = (int)lens[i];
-        lmz_rng_seed(&seqs[i].rng, p->seed ^ (0x9e3779b97f4a7c15ull * (uint64_t)(i + 1)));
+        lmz_rng_seed(&seqs[i].rng, params[i]->seed ^ (0x9e3779b97f4a7c15ull * (uint64_t)(stream[i] + 1)));
         row_seq[i] = i;
         out[i] = (lmz_gen_output){NULL, 0, 0, LMZ_STOP_LENGTH};
     }
@@ -107,6 +123,12 @@ int lmz_generate(lmz_ctx *c, const lmz_tokenizer *tok, const int32_t *const *pro
         for (int r = 0; r < rows; r++) {
             int i = row_seq[r];
             seq_state *s = &seqs[i];
+            const lmz_gen_params *p = params[i];
+            if (cancel && cancel[i] && atomic_load_explicit(cancel[i], memory_order_relaxed)) {
+                s->active = false;
+                out[i].reason = LMZ_STOP_CANCELLED;
+                continue;
+            }
             int32_t t = lmz_sample(sampler, logits + (size_t)r * V, &p->sampling, &s->rng);
             if (lmz_tokenizer_is_eog(tok, t)) {
                 s->active = false;

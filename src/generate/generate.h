@@ -7,6 +7,7 @@
 #ifndef LMZ_GENERATE_H
 #define LMZ_GENERATE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,7 +23,7 @@ typedef struct {
     int n_stop;
 } lmz_gen_params;
 
-enum lmz_stop_reason { LMZ_STOP_EOG, LMZ_STOP_STRING, LMZ_STOP_LENGTH, LMZ_STOP_CONTEXT };
+enum lmz_stop_reason { LMZ_STOP_EOG, LMZ_STOP_STRING, LMZ_STOP_LENGTH, LMZ_STOP_CONTEXT, LMZ_STOP_CANCELLED };
 
 typedef struct {
     char *text;             /* malloc'd, NUL-terminated; the stop string is not included */
@@ -36,6 +37,17 @@ typedef struct {
  * the result (free with lmz_gen_output_free). 0, or -1 + lmz_fail. */
 int lmz_generate(lmz_ctx *c, const lmz_tokenizer *tok, const int32_t *const *prompts, const size_t *lens, int n,
                  const lmz_gen_params *p, lmz_gen_output *out);
+
+/* lmz_generate for prompts with different parameters, e.g. the requests a server batches
+ * together: prompt i is generated with PARAMS[i] and draws its random numbers as prompt
+ * STREAM[i] of an lmz_generate call does (from PARAMS[i]->seed and STREAM[i]). So its text
+ * is the one lmz_generate gives it at index STREAM[i] with the same parameters, whatever
+ * else is in the batch. CANCEL, when not NULL, holds for each prompt NULL or a flag another
+ * thread may set (e.g. when a server's client has gone): the prompt then stops before its
+ * next token, with LMZ_STOP_CANCELLED. */
+int lmz_generate_each(lmz_ctx *c, const lmz_tokenizer *tok, const int32_t *const *prompts, const size_t *lens, int n,
+                      const lmz_gen_params *const *params, const int *stream, const atomic_int *const *cancel,
+                      lmz_gen_output *out);
 void lmz_gen_output_free(lmz_gen_output *o);
 const char *lmz_stop_reason_name(enum lmz_stop_reason r);
 
