@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Lossy compression by succinct rewrite (`lmz --lossy`, issue 7): compression ratio and
-answer derivability on GSM8K and MATH-500 test solutions.
+answer derivability on GSM8K and MATH-500 test solutions; ratio and a judge model's score on
+chat answers.
 
 Data (../shared/data/qa, or $LMZ_DATA/qa):
   gsm8k     gsm8k_test.jsonl: `question`, `answer` (the solution; its last line is "#### N")
   math500   math500_test.jsonl: `problem`, `solution` (final answer in \\boxed{...}), `answer`
+  chat      ../shared/data/llm-text/alpaca_eval/gpt4.json: `instruction` (the prompt), `output` (the
+            answer; only answers of CHAT_MIN..CHAT_MAX bytes are drawn)
 Selection: --n problems per set (default 10), records floor(i*n_records/n), i = 0..n-1 (fixed,
 spread over the file). Sized on this 2-CPU machine while other work loaded it (-T 1): about 85 s
 a GSM8K problem and 2 minutes a MATH-500 problem for all three N and the five answers, so the
@@ -36,6 +39,13 @@ below, for the final answer from the problem plus (a) the original (answer-hidde
 (b) each kept rewrite; and as a control from (c) the problem alone (CONTROL_PROMPT). Its reply
 is compared with the gold answer by the normalizers gsm8k_correct / math_correct below.
 
+Chat answers have no gold answer to derive: a judge model (--judge-model, default Qwen2.5-Coder-
+1.5B-Instruct through `lmz generate`; or --judge-url, any OpenAI-compatible endpoint) is shown the
+user's request, the original answer and a text, and asked (JUDGE_PROMPT) for a 1-10 score of how
+much of what the user needs the text keeps. It scores the original itself (the ceiling), each kept
+rewrite, and the original cut to the smallest N's rewrite length (the control: a rewrite that
+scores no better than the same number of the original's first bytes kept nothing useful).
+
 Every lmz result (archives, rewrites, replies) is cached in $LMZ_CACHE/bench-lossy/, one file
 per key (kind, lmz binary sha256, model files, options, input and prompt bytes); --resume
 reuses them after an interruption instead of running them again.
@@ -57,8 +67,13 @@ ROOT, CACHE = common.ROOT, common.CACHE
 SECTION = "lossy"
 DATA = os.environ.get("LMZ_DATA") or os.path.normpath(os.path.join(ROOT, "..", "shared", "data"))
 CACHE_DIR = os.path.join(CACHE, "bench-lossy")
-SETS = {"gsm8k": "qa/gsm8k_test.jsonl", "math500": "qa/math500_test.jsonl"}
-SET_TITLE = {"gsm8k": "GSM8K test", "math500": "MATH-500"}
+SETS = {"gsm8k": "qa/gsm8k_test.jsonl", "math500": "qa/math500_test.jsonl",
+        "chat": "llm-text/alpaca_eval/gpt4.json"}
+SET_TITLE = {"gsm8k": "GSM8K test", "math500": "MATH-500", "chat": "chat answers (alpaca_eval, GPT-4)"}
+SET_RECORDS = {"gsm8k": 1319, "math500": 500, "chat": 805}
+# Chat answers are drawn from those of CHAT_MIN..CHAT_MAX bytes: long enough to have something
+# to drop, short enough that the 1.5B rewriter and judge take about a minute each.
+CHAT_MIN, CHAT_MAX = 300, 1500
 
 ANSWER_PROMPT = ("Below are a math problem and a worked solution to it whose final answer has been removed. "
                  "Using the solution, state its final answer. Reply with the final answer only, as a number or a "
@@ -66,6 +81,13 @@ ANSWER_PROMPT = ("Below are a math problem and a worked solution to it whose fin
 CONTROL_PROMPT = ("Below is a math problem. State its final answer. Reply with the final answer only, as a number "
                   "or a mathematical expression, with no words, units or explanation.\n\nProblem:\n%s")
 ANSWER_TOKENS = 48
+# The judge (chat answers): our prompt; it sees the user's request, the original answer and a
+# candidate text, and grades how much of what the user needs the candidate keeps.
+JUDGE_PROMPT = ("You are checking a shortened version of an answer. A user asked:\n%s\n\nThe original answer "
+                "was:\n%s\n\nThe shortened version is:\n%s\n\nOn a scale from 1 to 10, how much of the "
+                "information the user needs from the original answer does the shortened version keep? 10 means "
+                "everything that matters is kept, 1 means almost nothing is. Reply with the number only.")
+JUDGE_TOKENS = 4
 PEERS = [("gzip -9", ["gzip", "-9", "-n", "-c"]), ("xz -9e", ["xz", "-9e", "-c"])]
 
 T0 = time.time()
@@ -119,10 +141,18 @@ def load_set(name, n):
     path = os.path.join(DATA, SETS[name])
     try:
         with open(path, encoding="utf-8") as f:
-            recs = [json.loads(l) for l in f.read().split("\n") if l.strip()]
+            text = f.read()
+        recs = json.loads(text) if path.endswith(".json") else [json.loads(l) for l in text.split("\n") if l.strip()]
     except (OSError, ValueError) as e:
         raise BenchError("cannot read %s (%s); the data lives in ../shared/data (or $LMZ_DATA)" % (path, e))
     items = []
+    if name == "chat":
+        pool = [(i, r) for i, r in enumerate(recs) if CHAT_MIN <= len(r["output"].encode()) <= CHAT_MAX]
+        for k in range(min(n, len(pool))):
+            i, r = pool[(k * len(pool)) // n]
+            items.append({"set": name, "index": i, "problem": r["instruction"], "original": r["output"].strip(),
+                          "gold": None, "boxed_hidden": None})
+        return items
     for i in [(k * len(recs)) // n for k in range(min(n, len(recs)))]:
         r = recs[i]
         if name == "gsm8k":
@@ -239,8 +269,9 @@ def archive_flags(arc):
 
 
 class Runner:
-    def __init__(self, tmp, lmz, lmz_sha, threads, models, resume, timeout):
+    def __init__(self, tmp, lmz, lmz_sha, threads, models, resume, timeout, judge_url=None):
         self.tmp, self.lmz, self.lmz_sha, self.threads = tmp, lmz, lmz_sha, threads
+        self.judge_url = judge_url
         self.models, self.resume, self.timeout = models, resume, timeout   # models: name -> (path, key)
         self.reused = self.ran = 0
         self.memo = {}   # key -> result of this run (the same text asked twice, e.g. a fallback's original)
@@ -359,6 +390,59 @@ class Runner:
         self.save(key, r)
         return r
 
+    def judge(self, prompt):
+        """The judge's reply to PROMPT: the local judge model through `lmz generate` (greedy), or
+        the OpenAI-compatible endpoint --judge-url (temperature 0)."""
+        if self.judge_url:
+            model = self.models["judge"][0]
+            key = self.key("judge-url", [self.judge_url, model, JUDGE_TOKENS], prompt, "")
+        else:
+            model, mkey = self.models["judge"]
+            key = self.key("judge", [mkey, JUDGE_TOKENS], prompt, "")
+        r = self.load(key)
+        if r:
+            return r
+        t = time.time()
+        if self.judge_url:
+            reply = chat_endpoint(self.judge_url, model, prompt, JUDGE_TOKENS, self.timeout)
+        else:
+            p = self._write("judge.txt", prompt)
+            out, _, _ = self._lmz(["generate", "-m", model, "--chat", "-T", str(self.threads), "-n",
+                                   str(JUDGE_TOKENS), p], "lmz generate (judge)")
+            reply = out.decode("utf-8", errors="replace").strip()
+        r = {"reply": reply, "score": judge_score(reply), "s": round(time.time() - t, 2)}
+        self.save(key, r)
+        return r
+
+
+def judge_score(reply):
+    """The first whole number 1..10 in the judge's reply, or None."""
+    m = re.search(r"\b(10|[1-9])\b", reply)
+    return int(m.group(1)) if m else None
+
+
+def chat_endpoint(url, model, prompt, max_tokens, timeout):
+    """One user message to an OpenAI-compatible /v1/chat/completions URL (key: $LMZ_JUDGE_KEY,
+    else $OPENAI_API_KEY); the first choice's content."""
+    import urllib.error, urllib.request
+    body = {"messages": [{"role": "user", "content": prompt}], "temperature": 0, "max_tokens": max_tokens}
+    if model:
+        body["model"] = model
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    key = os.environ.get("LMZ_JUDGE_KEY") or os.environ.get("OPENAI_API_KEY")
+    if key:
+        req.add_header("Authorization", "Bearer " + key)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as f:
+            return json.load(f)["choices"][0]["message"]["content"].strip()
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as e:
+        raise BenchError("judge endpoint %s: %s" % (url, e))
+
+
+def cut_to(text, nbytes):
+    """TEXT's first NBYTES bytes (at most), cut back to a whole character."""
+    return text.encode()[:nbytes].decode("utf-8", errors="ignore")
+
 
 def peer_size(cmd, data):
     p = subprocess.run(cmd, input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
@@ -390,9 +474,21 @@ def methods_of(d):
     return ["gzip -9", "xz -9e", "lmz"] + ["lmz --lossy N=%d" % n for n in d["best_of"]]
 
 
+def judge_summary(items, label):
+    """Mean judge score of one text of every item (unparsed replies left out, and counted)."""
+    scores = [it["judge"][label]["score"] for it in items]
+    got = [x for x in scores if x is not None]
+    return {"judge_mean": sum(got) / len(got) if got else None, "judge_unparsed": len(scores) - len(got)}
+
+
+CUT_CONTROL = "original cut to the N=%d rewrite's length (control)"
+
+
 def summarize(items, best_of):
-    """Per-method ratios and derivability of one set's per-problem records."""
+    """Per-method ratios, and derivability (math sets) or judge scores (chat), of one set's
+    per-problem records."""
     orig = sum(it["original_bytes"] for it in items)
+    chat = "judge" in items[0]
     out = {}
     for m in ["gzip -9", "xz -9e", "lmz"] + ["lmz --lossy N=%d" % n for n in best_of]:
         sizes = [it["sizes"][m] for it in items]
@@ -402,19 +498,28 @@ def summarize(items, best_of):
             pay = [it["payload"][m] for it in items]
             row["payload_pooled"] = sum(pay) / orig
         if m == "lmz":
-            row["derivable"] = sum(it["derivable"]["original"] for it in items)
+            if chat:
+                row.update(judge_summary(items, "original"))
+            else:
+                row["derivable"] = sum(it["derivable"]["original"] for it in items)
         elif m.startswith("lmz --lossy"):
             n = int(m.split("=")[1])
-            row["derivable"] = sum(it["derivable"]["N=%d" % n] for it in items)
+            if chat:
+                row.update(judge_summary(items, "N=%d" % n))
+            else:
+                row["derivable"] = sum(it["derivable"]["N=%d" % n] for it in items)
             row["fallback"] = sum(it["lossy"]["N=%d" % n]["fallback"] for it in items)
             row["rewrite_bytes_pooled"] = sum(it["lossy"]["N=%d" % n]["rewrite_bytes"] for it in items) / orig
         out[m] = row
-    out["problem only (control)"] = {"derivable": sum(it["derivable"]["problem only"] for it in items)}
+    if chat:
+        out[CUT_CONTROL % best_of[0]] = judge_summary(items, "original cut")
+    else:
+        out["problem only (control)"] = {"derivable": sum(it["derivable"]["problem only"] for it in items)}
     return {"n": len(items), "original_bytes": orig, "methods": out}
 
 
 def markdown_section(d):
-    out = ["## Lossy compression by succinct rewrite (`lmz --lossy`): GSM8K and MATH-500", "",
+    out = ["## Lossy compression by succinct rewrite (`lmz --lossy`): GSM8K, MATH-500 and chat answers", "",
            "Ratio = compressed bytes / bytes of the original solution with its final answer hidden (lower is "
            "better): the mean of per-problem ratios, and pooled (sum of outputs / sum of originals). lmz sizes are "
            "whole archives; _payload_ leaves out lmz's container (header, chunk table, trailer: about 48 bytes "
@@ -427,6 +532,9 @@ def markdown_section(d):
            "so `--lossy` kept the original's lossless archive.", ""]
     for s in d["sets"]:
         sm = d["results"][s]["summary"]
+        if s == "chat":
+            out += chat_table(d, sm)
+            continue
         out += ["### %s (n = %d, %d bytes of answer-hidden solutions)" % (SET_TITLE[s], sm["n"], sm["original_bytes"]),
                 "", "| method | ratio (mean) | ratio (pooled) | payload (pooled) | rewrite text | derivable | fallback |",
                 "|---|---:|---:|---:|---:|---:|---:|"]
@@ -452,8 +560,9 @@ def markdown_section(d):
             "- The answer model is small (1.5B) and replies in at most %d tokens with an answer-only prompt: on "
             "long MATH-500 solutions it often starts working the problem out instead of answering and is cut off "
             "(counted as not derived), which penalises the long original more than a short rewrite. MATH-500 "
-            "derivability reflects the answer model as much as the text; a stronger answer model or judge "
-            "(issue 7's judge-model scoring) is the next step." % ANSWER_TOKENS,
+            "derivability reflects the answer model as much as the text. The chat judge is the same small model: "
+            "its scores are coarse, so compare a rewrite with the cut control, not "
+            "with the scale's ends." % ANSWER_TOKENS,
             "- `--best-of N` keeps the candidate that codes smallest, which favours rewrites that keep only the "
             "result; N > 1 samples (temperature 0.7) without the greedy rewrite, so for a given problem N = 3 can "
             "code larger than N = 1, and N = 5's first three candidates are N = 3's (same seeds).",
@@ -463,14 +572,17 @@ def markdown_section(d):
     out += ["Method:", "",
             "- selection: %s" % d["selection"],
             "- answer hiding: %s" % "; ".join("%s: %s" % (k, v) for k, v in d["hiding"].items()),
-            "- models: coder `%s`, rewriter `%s`, answer model `%s`" % (d["models"]["coder"], d["models"]["rewriter"],
-                                                                       d["models"]["answer"]),
+            "- models: coder `%s`, rewriter `%s`, answer model `%s`%s" % (
+                d["models"]["coder"], d["models"]["rewriter"], d["models"]["answer"],
+                ", judge `%s`" % d["models"]["judge"] if "judge" in d["models"] else ""),
             "- rewrite instruction: lmz's default (`lmz --help-lossy`): \"%s\"" % d["rewrite_instruction"],
             "- commands: `%s`; then `%s`; lossless: `%s`; peers: `gzip -9 -n -c`, `xz -9e -c`"
             % (o["lossy_cmd"], o["decompress_cmd"], o["lossless_cmd"]),
             "- answer: `%s` with the prompt \"%s\" (control: \"%s\"); correct when %s"
             % (o["answer_cmd"], d["answer_prompt"].replace("\n", "\\n"), d["control_prompt"].replace("\n", "\\n"),
                d["normalizer"]),
+            ] + (["- judge (chat): `%s` with the prompt \"%s\"; the score is the reply's first whole number 1..10"
+                  % (d["judge"], d["judge_prompt"].replace("\n", "\\n"))] if d.get("judge") else []) + [
             "- date: %s; this run %.0f s (%.1f min): %d results made, %d reused from the cache (`--resume`); the "
             "lmz commands behind all results took %.0f s (%.1f min) when they ran"
             % (d["date"], d["wall_s"], d["wall_s"] / 60, d["runs"], d["reused"], d.get("lmz_command_s", 0),
@@ -479,9 +591,61 @@ def markdown_section(d):
             % (d["cpu"]["model"], d["cpu"]["cpus"], d["load_average_at_start"], d["threads"], d["threads_choice"]),
             "- lmz: commit %s (binary sha256 %s)" % (d["lmz_commit"], d["lmz_binary_sha256"]),
             "- per-problem records (texts, rewrites, candidate sizes, replies): report.json, section `lossy`"]
+    for s, k in d.get("kept_sets", {}).items():
+        out.append("- %s: results of an earlier run (--keep-other-sets): %s, lmz %s (binary sha256 %s), -T %d; "
+                   "selection: %s" % (SET_TITLE[s], k["date"], k["lmz_commit"], k["lmz_binary_sha256"],
+                                       k["threads"], k["selection"]))
     for n in d["notes"]:
         out.append("- note: %s" % n)
     return "\n".join(out)
+
+
+def keep_other_sets(d, jpath):
+    """Adds to this run's section D the sets of report.json's lossy section that D lacks, each
+    with a note of the run it comes from."""
+    try:
+        with open(jpath) as f:
+            old = json.load(f).get(SECTION)
+    except (OSError, ValueError) as e:
+        raise BenchError("--keep-other-sets: cannot read %s (%s)" % (jpath, e))
+    if not old:
+        return
+    if old["best_of"] != d["best_of"]:
+        raise BenchError("--keep-other-sets: the report's lossy section measured best-of %s, this run %s"
+                         % (old["best_of"], d["best_of"]))
+    for s in old["sets"]:
+        if s in d["sets"]:
+            continue
+        d["results"][s] = old["results"][s]
+        d["kept_sets"][s] = old.get("kept_sets", {}).get(s) or {
+            "date": old["date"], "lmz_commit": old["lmz_commit"], "lmz_binary_sha256": old["lmz_binary_sha256"],
+            "threads": old["threads"], "selection": old["selection"]}
+        d["sets"].append(s)
+    d["sets"].sort(key=list(SETS).index)
+
+
+def chat_table(d, sm):
+    """The chat set's table: ratios and the judge's mean score."""
+    out = ["### %s (n = %d, %d bytes of answers)" % (SET_TITLE["chat"], sm["n"], sm["original_bytes"]), "",
+           "_Judge_: the judge model's score (1-10, mean over answers) of how much of what the user needs each text "
+           "keeps from the original answer (the prompt is in _Method_); the original itself is the ceiling, and the "
+           "original cut to the N=%d rewrite's length the control a rewrite must beat." % d["best_of"][0], "",
+           "| method | ratio (mean) | ratio (pooled) | payload (pooled) | rewrite text | judge (mean) | fallback |",
+           "|---|---:|---:|---:|---:|---:|---:|"]
+    for m, r in sm["methods"].items():
+        jm = r.get("judge_mean")
+        judge = ("%.1f" % jm if jm is not None else "") + (" (%d unparsed)" % r["judge_unparsed"]
+                                                         if r.get("judge_unparsed") else "")
+        if m in ("gzip -9", "xz -9e"):
+            judge = "(same as lmz)"
+        if "ratio_mean" not in r:
+            out.append("| %s | | | | | %s | |" % (m, judge))
+            continue
+        out.append("| %s | %.3f | %.3f | %s | %s | %s | %s |" % (
+            m, r["ratio_mean"], r["ratio_pooled"], "%.3f" % r["payload_pooled"] if "payload_pooled" in r else "",
+            "%.3f" % r["rewrite_bytes_pooled"] if "rewrite_bytes_pooled" in r else "", judge,
+            "%d/%d" % (r["fallback"], sm["n"]) if "fallback" in r else ""))
+    return out + [""]
 
 
 # ---------------------------------------------------------------- main
@@ -489,12 +653,18 @@ def markdown_section(d):
 def main():
     ap = argparse.ArgumentParser(description="lmz --lossy on GSM8K and MATH-500: ratio and answer derivability")
     ap.add_argument("--n", type=int, default=10, help="problems per set (default 10), records floor(i*total/n)")
-    ap.add_argument("--sets", default="gsm8k,math500", help="comma-separated: gsm8k, math500 (default both)")
+    ap.add_argument("--sets", default="gsm8k,math500,chat",
+                    help="comma-separated: gsm8k, math500, chat (default all three)")
     ap.add_argument("--best-of", default="1,3,5", help="the N of --best-of to measure (default 1,3,5)")
     ap.add_argument("--seed", type=int, default=0, help="lmz --seed for N > 1 (default 0)")
     ap.add_argument("--coder", default="smollm2", help="lmz -m (default smollm2, lmz's default)")
     ap.add_argument("--rewriter", default="qwen25coder", help="lmz --rewriter (default qwen25coder)")
     ap.add_argument("--answer-model", default="qwen25coder", help="model that derives the answers (default qwen25coder)")
+    ap.add_argument("--judge-model", default="qwen25coder",
+                    help="model that scores chat rewrites (default qwen25coder); with --judge-url, the request's "
+                         "\"model\" (or '' for none)")
+    ap.add_argument("--judge-url", help="score chat rewrites by an OpenAI-compatible /v1/chat/completions endpoint "
+                    "(key: $LMZ_JUDGE_KEY or $OPENAI_API_KEY) instead of a local model")
     ap.add_argument("--threads", default="auto",
                     help="lmz -T; 'auto' (default): all CPUs when the 1-minute load average is below 0.5, else 1")
     ap.add_argument("--lmz", default=os.path.join(ROOT, "lmz"), help="lmz binary (default ./lmz; copied first)")
@@ -506,6 +676,9 @@ def main():
     ap.add_argument("--no-write", action="store_true", help="print the section only")
     ap.add_argument("--render-only", action="store_true", help="rewrite the Markdown section from report.json")
     ap.add_argument("--note", action="append", default=[], help="a note for the report (repeatable)")
+    ap.add_argument("--keep-other-sets", action="store_true",
+                    help="keep the results of the sets not in --sets from the report's lossy section (an earlier "
+                         "run with the same --best-of; the report says which run each set comes from)")
     a = ap.parse_args()
     out_dir = os.path.abspath(a.out_dir) if a.out_dir else os.path.join(ROOT, "bench")
     jpath, mpath = os.path.join(out_dir, "report.json"), os.path.join(out_dir, "report.md")
@@ -521,7 +694,7 @@ def main():
         return 0
     sets = [s.strip() for s in a.sets.split(",") if s.strip()]
     if not sets or any(s not in SETS for s in sets):
-        ap.error("--sets takes gsm8k and/or math500")
+        ap.error("--sets takes gsm8k, math500 and/or chat")
     try:
         best_of = [int(x) for x in a.best_of.split(",")]
     except ValueError:
@@ -545,6 +718,8 @@ def main():
                 raise BenchError("%s is not installed" % c[0])
         models = {"coder": resolve_model(a.coder), "rewriter": resolve_model(a.rewriter),
                   "answer": resolve_model(a.answer_model)}
+        if "chat" in sets:
+            models["judge"] = (a.judge_model, [a.judge_model]) if a.judge_url else resolve_model(a.judge_model)
         data = {s: load_set(s, a.n) for s in sets}
         log("%s; n = %d per set; best-of %s; lmz -T %d (%s)" % (", ".join(sets), a.n, best_of, threads, threads_why))
         with tempfile.TemporaryDirectory(prefix="lmz-lossy-bench-") as tmp:
@@ -553,7 +728,7 @@ def main():
             lmz_sha = common.file_sha256(lmz)
             instruction = subprocess.run([lmz, "--help-lossy"], stdout=subprocess.PIPE, text=True).stdout.strip()
             runner = Runner(tmp, lmz, lmz_sha, threads, {k: (v[0], v[1]) for k, v in models.items()}, a.resume,
-                            a.timeout)
+                            a.timeout, a.judge_url)
             results = {}
             for s in sets:
                 recs = []
@@ -576,6 +751,18 @@ def main():
                         rec["sizes"][m], rec["payload"][m] = r["bytes"], r["payload"]
                         rec["lossy"]["N=%d" % n] = r
                         texts["N=%d" % n] = r["rewrite"]
+                    if s == "chat":
+                        # The control: the original cut to the length of the smallest-N rewrite.
+                        texts["original cut"] = cut_to(it["original"], rec["lossy"]["N=%d" % best_of[0]]["rewrite_bytes"])
+                        rec["judge"] = {}
+                        for label, text in texts.items():
+                            rec["judge"][label] = runner.judge(JUDGE_PROMPT % (it["problem"], it["original"], text))
+                        recs.append(rec)
+                        log("chat #%d (%d/%d): %d B; lmz %d; %s; judge %s" % (
+                            it["index"], k + 1, len(data[s]), ob, rec["sizes"]["lmz"],
+                            ", ".join("N=%d %d" % (n, rec["sizes"]["lmz --lossy N=%d" % n]) for n in best_of),
+                            " ".join("%s:%s" % (k2, v["score"]) for k2, v in rec["judge"].items())))
+                        continue
                     for label, text in texts.items():
                         rep = runner.answer(ANSWER_PROMPT % (it["problem"], text))
                         ok, got = correct(s, rep["reply"], it["gold"])
@@ -601,11 +788,12 @@ def main():
             "lmz_commit": a.lmz_commit or common.lmz_git(), "lmz_binary_sha256": lmz_sha[:16],
             "wall_s": round(wall, 1), "runs": runner.ran, "reused": runner.reused,
             "lmz_command_s": round(sum(runner.seconds.values()), 1),
-            "sets": sets, "best_of": best_of, "seed": a.seed,
-            "selection": "%d problems per set: records floor(i*total/%d), i = 0..%d, of %s" % (
+            "sets": list(sets), "kept_sets": {}, "best_of": best_of, "seed": a.seed,
+            "selection": "%d problems per set: records floor(i*total/%d), i = 0..%d, of %s%s" % (
                 a.n, a.n, a.n - 1, ", ".join("%s (%d records; indices %s)" % (
-                    SETS[s], {"gsm8k": 1319, "math500": 500}.get(s, 0),
-                    ",".join(str(r["index"]) for r in results[s]["problems"])) for s in sets)),
+                    SETS[s], SET_RECORDS[s], ",".join(str(r["index"]) for r in results[s]["problems"]))
+                    for s in sets),
+                "; chat: of the answers of %d..%d bytes" % (CHAT_MIN, CHAT_MAX) if "chat" in sets else ""),
             "hiding": {"gsm8k": "the '#### N' line dropped, calculator annotations <<...>> removed, surrounding "
                                 "whitespace stripped",
                        "math500": "every \\boxed{X} (balanced braces) replaced by \\boxed{?}, surrounding whitespace "
@@ -620,6 +808,10 @@ def main():
                 "answer_cmd": "lmz generate -m %s --chat -T %d -n %d PROMPT_FILE (greedy)" % (a.answer_model, t,
                                                                                              ANSWER_TOKENS)},
             "answer_prompt": ANSWER_PROMPT % ("PROBLEM", "TEXT"), "control_prompt": CONTROL_PROMPT % "PROBLEM",
+            "judge_prompt": JUDGE_PROMPT % ("REQUEST", "ORIGINAL", "TEXT"),
+            "judge": ("endpoint %s, temperature 0, max_tokens %d" % (a.judge_url, JUDGE_TOKENS) if a.judge_url else
+                      "lmz generate -m %s --chat -T %d -n %d PROMPT_FILE (greedy)" % (a.judge_model, t, JUDGE_TOKENS))
+            if "chat" in sets else None,
             "normalizer": ("GSM8K: the reply's last number (commas between digits removed; $ and units fall away) "
                            "equals the gold number; MATH-500: the reply's last \\boxed{} content, else its first "
                            "line without a leading 'final answer is', and the gold answer, both normalized (strip "
@@ -629,6 +821,8 @@ def main():
             "results": results,
             "notes": notes,
         }
+        if a.keep_other_sets:
+            keep_other_sets(d, jpath)
         md = markdown_section(d)
         print(md)
         if a.no_write:
