@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -76,6 +77,7 @@ static bool serve_start(serve_proc *s, const char *env, const char *args) {
     s->pid = fork();
     if (s->pid < 0) return false;
     if (s->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the tests, even if they crash */
         dup2(fds[1], 1);
         close(fds[0]);
         close(fds[1]);
