@@ -25,6 +25,7 @@
 #define MAX_STOPS 16
 #define MAX_STOP_BYTES 256
 #define MAX_MESSAGES 4096
+#define MAX_TOP_K 1000 /* the sampler keeps the top k by insertion: a larger k costs O(k^2) per token */
 #define MAX_JSON_VALUES 100000 /* bounds the parsed tree of a body (a few MB at most) */
 
 enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_DONE, JOB_FAILED };
@@ -471,7 +472,7 @@ static int parse_completion(lmz_chat_service *s, const lmz_json *r, job *j, req_
     const char *mt_name = is_null(lmz_json_get(r, "max_completion_tokens")) ? "max_tokens" : "max_completion_tokens";
     if (get_int(r, mt_name, 1, s->cfg.max_tokens, s->cfg.max_tokens, &max_tokens, e) ||
         get_int(r, "n", 1, s->cfg.n_streams, 1, &n, e) || get_number(r, "temperature", 0, 2, 1, &temperature, e) ||
-        get_number(r, "top_p", 0, 1, 1, &top_p, e) || get_int(r, "top_k", 0, 1 << 24, 0, &top_k, e) ||
+        get_number(r, "top_p", 0, 1, 1, &top_p, e) || get_int(r, "top_k", 0, MAX_TOP_K, 0, &top_k, e) ||
         get_int(r, "seed", INT64_MIN, INT64_MAX, 0, &seed, e))
         return -1;
     if (top_p <= 0) return bad(e, "top_p", "'top_p' must be above 0");
