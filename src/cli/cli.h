@@ -53,5 +53,6 @@ int cmd_generate(int argc, char **argv);
 int cmd_compress(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_qa(int argc, char **argv);
 
 #endif

@@ -25,6 +25,13 @@ static const char usage[] =
     "  lmz generate [--chat] [FILE|--text T|--prompts FILE]\n"
     "                                  continue a prompt or answer it (greedy or seeded sampling)\n"
     "\n"
+    "question-asking compression (docs/qa.md):\n"
+    "  lmz qa encode --llm MODEL|URL (--problem T|--problems F.jsonl) -o OUT.lmzq\n"
+    "                                  a small model asks a large one yes/no questions; only the\n"
+    "                                  bits travel (see lmz qa -h)\n"
+    "  lmz qa decode (--problem T|--problems F.jsonl) IN.lmzq\n"
+    "                                  rebuild the final answers from the bits\n"
+    "\n"
     "serving:\n"
     "  lmz serve [-m MODEL] [--port N] an OpenAI-compatible /v1/chat/completions endpoint on\n"
     "                                  127.0.0.1 (see lmz serve -h)\n"
@@ -62,5 +69,6 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "generate")) return cmd_generate(argc, argv);
     if (!strcmp(cmd, "train")) return cmd_train(argc, argv);
     if (!strcmp(cmd, "serve")) return cmd_serve(argc, argv);
+    if (!strcmp(cmd, "qa")) return cmd_qa(argc, argv);
     return cmd_compress(argc, argv);
 }

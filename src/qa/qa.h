@@ -68,6 +68,7 @@ typedef struct lmz_qa_oracle {
                  const char *const *attempts, int n, uint8_t *accept);
     void (*free)(struct lmz_qa_oracle *o);
     void *self;
+    int max_tokens; /* solve()'s token limit for a reference solution (default 512; callers may change it) */
 } lmz_qa_oracle;
 
 /* An oracle running the local instruct model M (greedy; a yes/no is the larger of the
@@ -93,8 +94,14 @@ typedef struct {
     int n_judgements;      /* iterative: judge bits read/written */
     uint8_t *judge_bits;
     int n_bits;            /* decision bits in protocol order (judge + question bits) */
-    double coded_bits;     /* bits this problem's record takes in the stream (<= n_bits + 2 when coded) */
-    double ideal_bits;     /* Σ −log2 P_slm(decision) (equals n_bits when not coded) */
+    uint8_t *bits;         /* the n_bits decisions in protocol order (1: yes / accept) */
+    double *p_yes;         /* coded: the SLM's P(yes) before each decision (NULL when not coded) */
+    int stored_raw;        /* coded: 1 when the problem's decisions cost less stored as raw bits */
+    double coded_bits;     /* bits the problem's decisions take in the body: raw, n_bits; coded, its mode
+                            * bit + min(n_bits, ideal_bits) (so <= n_bits + 1); the body adds the range
+                            * coder's final bytes once per stream */
+    double ideal_bits;     /* Σ −log2 P(decision) under P(yes) as the coder quantizes it
+                            * (lmz_qa_prob_freq); n_bits when not coded */
 } lmz_qa_result;
 
 void lmz_qa_result_free(lmz_qa_result *r);
