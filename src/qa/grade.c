@@ -442,11 +442,11 @@ static bool frac_arg(const char *s, size_t *i, size_t *a, size_t *n) {
 }
 
 /* \frac{A}{B} -> A/B, or (A)/(B) around operands that are not plain numbers or names;
- * nested fractions too. */
-static int frac_to_slash(const char *s, size_t n, lmz_bytebuf *out) {
+ * nested fractions too (up to a depth of 32; deeper ones stay as they are). */
+static int frac_to_slash(const char *s, size_t n, lmz_bytebuf *out, int depth) {
     size_t i = 0;
     while (i < n) {
-        if (i + 5 <= n && !strncmp(s + i, "\\frac", 5) && !isalpha((unsigned char)s[i + 5])) {
+        if (depth < 32 && i + 5 <= n && !strncmp(s + i, "\\frac", 5) && !isalpha((unsigned char)s[i + 5])) {
             size_t j = i + 5, a1, n1, a2, n2;
             char *tmp = dup_n(s, n); /* NUL-bounded view for match_brace */
             if (!tmp) return -1;
@@ -454,7 +454,7 @@ static int frac_to_slash(const char *s, size_t n, lmz_bytebuf *out) {
             free(tmp);
             if (ok && j <= n) {
                 lmz_bytebuf x = {0}, y = {0};
-                if (frac_to_slash(s + a1, n1, &x) || frac_to_slash(s + a2, n2, &y)) {
+                if (frac_to_slash(s + a1, n1, &x, depth + 1) || frac_to_slash(s + a2, n2, &y, depth + 1)) {
                     lmz_bytebuf_free(&x);
                     lmz_bytebuf_free(&y);
                     return -1;
@@ -557,7 +557,7 @@ char *lmz_qa_math_normalize(const char *in) {
     APPLY(s, sqrt_braces(s));
     {
         lmz_bytebuf b = {0};
-        if (frac_to_slash(s, strlen(s), &b)) {
+        if (frac_to_slash(s, strlen(s), &b, 0)) {
             lmz_bytebuf_free(&b);
             free(s);
             return NULL;
