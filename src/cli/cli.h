@@ -54,5 +54,6 @@ int cmd_compress(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_qa(int argc, char **argv);
+int cmd_qa_bench(int argc, char **argv); /* cmd_qa_bench.c: `lmz qa bench` */
 
 #endif
