@@ -55,9 +55,14 @@ def model_file(name):
 
 
 def config_name(slm, llm, a):
-    s = "%s-%s-%s-k%d" % (slm, llm, a.variant, a.questions if a.questions else 0)
+    """The results folder's name: models and protocol options, lmz's defaults spelled out
+    (K = 10 one-shot, 5 per round iterative; R = 2)."""
+    k = a.questions or (10 if a.variant == "oneshot" else 5)
+    s = "%s-%s-%s-k%d" % (slm, llm, a.variant, k)
     if a.variant == "iterative":
-        s += "-r%d" % (a.rounds or 0)
+        s += "-r%d" % (a.rounds or 2)
+    if a.question_model:
+        s += "-q%s" % os.path.basename(a.question_model)
     if a.coded:
         s += "-coded"
     return s
