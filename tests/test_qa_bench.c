@@ -3,13 +3,17 @@
  * that agree with the grader, labels that agree with the grades, the protocol's bits and a
  * passing decode check; resuming skips finished problems, cuts off a line an interruption
  * left incomplete and redoes that problem to the same line; another configuration is
- * refused; code problems carry their test run's outcome. */
+ * refused; code problems carry their test run's outcome. With the loopback test server of
+ * tests/qa_oracle_server.py as the LLM (a fixed reference whose final answer is 7), the
+ * LLM's grades are known in advance. */
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../src/qa/grade.h"
@@ -198,4 +202,73 @@ TEST(qa_bench_cli) {
         CHECK(ok);
     }
     lmz_qa_set_free(&s);
+}
+
+/* The LLM behind an OpenAI-compatible URL: tests/qa_oracle_server.py answers every solve
+ * request with "... Final answer: 7", so the LLM is right exactly on the problems whose gold
+ * is 7; its tokens are counted with --llm-tokenizer. A server that is not there is an
+ * error, and nothing is written. */
+TEST(qa_bench_cli_endpoint) {
+    if (!test_model_path("smollm2")) {
+        test_skip("SmolLM2 is not in the model cache");
+        return;
+    }
+    if (!lmz_qa_python()) {
+        test_skip("no python3 for the test server");
+        return;
+    }
+    if (!test_have_lmz() || !test_make_dir("qa-bench-ep", dir)) return;
+    char set[TEST_PATH_MAX + 16], out[TEST_PATH_MAX + 16], log[TEST_PATH_MAX + 16], out2[TEST_PATH_MAX + 16];
+    snprintf(set, sizeof set, "%s/set.jsonl", dir);
+    snprintf(out, sizeof out, "%s/results.jsonl", dir);
+    snprintf(out2, sizeof out2, "%s/none.jsonl", dir);
+    snprintf(log, sizeof log, "%s/requests.jsonl", dir);
+    CHECK(test_write_file(set, set_text, sizeof set_text - 1));
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        execlp("python3", "python3", "tests/qa_oracle_server.py", log, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    char line[32] = {0};
+    for (size_t n = 0; n + 1 < sizeof line; n++)
+        if (read(fds[0], line + n, 1) != 1 || line[n] == '\n') break;
+    close(fds[0]);
+    int port = atoi(line);
+    int rc = -1;
+    if (port > 0)
+        rc = bench("qa bench --set %s --limit 2 --out %s -m smollm2 --llm http://127.0.0.1:%d/good/v1/chat/completions "
+                   "--llm-model big --llm-tokenizer smollm2 --answer-tokens 24 --questions 2 --batch 2 -T 1 -q",
+                   set, out, port);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    CHECKF(port > 0, "the test server did not start");
+    CHECKF(rc == 0, "exit %d: %s", rc, err);
+    char *lines[4];
+    int n = read_lines(out, lines, 4);
+    CHECK_EQ_INT(n, 2);
+    bool ok = true;
+    for (int i = 0; i < 2 && ok; i++) {
+        lmz_json *o = lmz_json_parse(lines[i], strlen(lines[i]));
+        const lmz_json *ans = at(o, "llm", "answer"), *c = at(o, "llm", "correct"), *tok = at(o, "llm", "tokens");
+        const lmz_json *cfg = at(o, "config", NULL), *nb = at(o, "qa", "n_bits");
+        ok = ans && !strcmp(ans->str, "The answer is 3 + 4 = 7.\nFinal answer: 7") && is_bool(c) &&
+             is_true(c) == (i == 0) && tok && atoi(tok->str) > 5 && cfg && strstr(cfg->str, "llm_model=big") && nb &&
+             atoi(nb->str) == 2;
+        lmz_json_free(o);
+        if (!ok) test_fail(__FILE__, __LINE__, "line %d: %.400s", i + 1, lines[i]);
+    }
+    free_lines(lines, n);
+    if (!ok) return;
+    rc = bench("qa bench --set %s --limit 1 --out %s -m smollm2 --llm http://127.0.0.1:%d/good/v1/chat/completions "
+               "--llm-timeout 5 --answer-tokens 8 --questions 2 -T 1 -q", set, out2, port);
+    CHECKF(rc == 1 && strstr(err, "qa encode"), "exit %d: %s", rc, err);
+    struct stat st;
+    CHECK(stat(out2, &st) != 0);
 }

@@ -39,10 +39,10 @@ static const char usage[] =
     "  --question-model QM the model that writes the questions (default: the SLM)\n"
     "  --llm MODEL         the large model: a GGUF file or fetched model's name, or the URL of\n"
     "                      an OpenAI-compatible /v1/chat/completions endpoint\n"
-    "  --llm-name NAME     the endpoint's model name (with a URL; default \"default\")\n"
+    "  --llm-model NAME    the \"model\" field sent to an endpoint (with a URL; default \"default\")\n"
+    "  --llm-key-env VAR   send the API key in environment variable VAR (with a URL)\n"
     "  --llm-tokenizer M   a GGUF whose tokenizer counts the LLM's answer tokens (with a URL)\n"
-    "  --llm-timeout S     seconds per endpoint request (default 300); the key comes from\n"
-    "                      $LMZ_QA_API_KEY\n"
+    "  --llm-timeout S     seconds per endpoint request (default 300)\n"
     "  --llm-tokens N      the LLM's token limit for its own solution (default: the oracle's, 512)\n"
     "  --variant V         oneshot (default) or iterative\n"
     "  --questions K       questions (one-shot) or questions per round (iterative)\n"
@@ -63,7 +63,7 @@ static const char usage[] =
     "  SLM right, LLM wrong); ratio = n_bits / (LLM tokens x log2 vocab); seconds.\n";
 
 typedef struct {
-    const char *set, *out, *slm, *qm, *llm, *llm_name, *llm_tok;
+    const char *set, *out, *slm, *qm, *llm, *llm_model, *llm_key_env, *llm_tok;
     double llm_timeout, code_timeout;
     int offset, limit, batch, threads, questions, rounds, answer_tokens, llm_tokens;
     int coded;
@@ -96,7 +96,7 @@ static int parse_options(int argc, char **argv, options *o) {
     o->self = o->decode_check = true;
     o->llm_timeout = 300;
     o->code_timeout = 10;
-    o->llm_name = "default";
+    o->llm_model = "default";
     for (int i = 2; i < argc; i++) { /* argv[0] "lmz", argv[1] "qa"; "bench" is argv[2] */
         const char *a = argv[i];
         if (i == 2 && !strcmp(a, "bench")) continue;
@@ -120,7 +120,8 @@ static int parse_options(int argc, char **argv, options *o) {
         else if (!strcmp(a, "-m")) o->slm = argv[++i];
         else if (!strcmp(a, "--question-model")) o->qm = argv[++i];
         else if (!strcmp(a, "--llm")) o->llm = argv[++i];
-        else if (!strcmp(a, "--llm-name")) o->llm_name = argv[++i];
+        else if (!strcmp(a, "--llm-model")) o->llm_model = argv[++i];
+        else if (!strcmp(a, "--llm-key-env")) o->llm_key_env = argv[++i];
         else if (!strcmp(a, "--llm-tokenizer")) o->llm_tok = argv[++i];
         else if (!strcmp(a, "--llm-timeout") || !strcmp(a, "--code-timeout")) {
             char *end;
@@ -498,7 +499,7 @@ int cmd_qa_bench(int argc, char **argv) {
              "slm=%s qm=%s llm=%s%s%s variant=%s questions=%d rounds=%d answer_tokens=%d llm_tokens=%s coded=%d "
              "code_timeout=%g",
              base_name(slm.m->path), qm.m ? base_name(qm.m->path) : "slm", remote ? o.llm : base_name(llm.m->path),
-             remote ? " llm_name=" : "", remote ? o.llm_name : "", o.variant == LMZ_QA_ONESHOT ? "oneshot" : "iterative",
+             remote ? " llm_model=" : "", remote ? o.llm_model : "", o.variant == LMZ_QA_ONESHOT ? "oneshot" : "iterative",
              p0->questions, o.variant == LMZ_QA_ONESHOT ? 0 : p0->rounds, p0->answer_tokens, llm_tokens, o.coded, o.code_timeout);
     if (read_results(o.out, config, &rs)) goto out;
 
@@ -507,7 +508,11 @@ int cmd_qa_bench(int argc, char **argv) {
     if (!o.quiet)
         fprintf(stderr, "lmz qa bench: %s, problems %d..%d: %d to run, %d already in %s\n", o.set, first, last - 1,
                 pending, last - first - pending, o.out);
-    const char *api_key = getenv("LMZ_QA_API_KEY");
+    const char *api_key = NULL;
+    if (o.llm_key_env && !(api_key = getenv(o.llm_key_env))) {
+        cli_error("--llm-key-env %s: that environment variable is not set", o.llm_key_env);
+        goto out;
+    }
     lmz_qa_sandbox_limits lim;
     lmz_qa_sandbox_defaults(&lim);
     lim.wall_s = o.code_timeout;
@@ -537,7 +542,7 @@ int cmd_qa_bench(int argc, char **argv) {
         }
         if (!n) continue;
         if (!oracles[task]) {
-            oracles[task] = remote ? lmz_qa_oracle_endpoint(o.llm, o.llm_name, api_key, task, o.llm_timeout)
+            oracles[task] = remote ? lmz_qa_oracle_endpoint(o.llm, o.llm_model, api_key, task, o.llm_timeout)
                                    : lmz_qa_oracle_local(llm.m, llm.t, task, o.threads);
             if (!oracles[task]) {
                 cli_error("the LLM oracle: %s", lmz_last_error());
