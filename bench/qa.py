@@ -126,7 +126,10 @@ def aggregate(recs, vocab_bits):
          "ratio": bits / (mt * vb) if mt and vb else None,
          "ratio_coded": coded / (mt * vb) if mt and vb else None,
          "decode_ok": sum(1 for d in dec if d), "decode_checked": len(dec),
-         "seconds_per_problem": sum(secs) / n}
+         "seconds_per_problem": sum(secs) / n,
+         "threads": sorted(set(r["batch"]["threads"] for r in recs)),
+         "batch_sizes": sorted(set(r["batch"]["size"] for r in recs)),
+         "config": sorted(set(r["config"] for r in recs))}
     return s
 
 
@@ -176,8 +179,13 @@ def markdown_section(d):
             "unprivileged uid, rlimits, %g s wall clock); pass = exit 0" % d.get("code_timeout", 10),
             "- gap fixed: gap problems (SLM wrong, LLM right) that QA gets right; regressions: problems the SLM got "
             "right that QA gets wrong; decode: problems whose QA bits decoded (`lmz_qa_decode`) to the same answer",
-            "- s/problem: encode + self-refinement + decode (batch time / batch size) + grading, -T %d, batch %d" %
-            (d["threads"], d["batch"]),
+            "- s/problem: encode + self-refinement + decode (batch time / batch size) + grading; lmz -T %s, batches of "
+            "%s problems (results do not depend on either)" % (
+                ",".join(sorted(set(str(t) for p in d["pairs"] for s in p["results"].values() for t in s.get("threads", [])))),
+                ",".join(sorted(set(str(b) for p in d["pairs"] for s in p["results"].values()
+                                    for b in s.get("batch_sizes", [])), key=int))),
+            "- lmz qa bench configuration (every line records it): %s" % "; ".join(sorted(set(
+                c for p in d["pairs"] for s in p["results"].values() for c in s.get("config", [])))),
             "- command: `%s`" % d["command"],
             "- date: %s; CPU: %s, %d logical CPUs (shared with other work); lmz %s" % (
                 d["date"], d["cpu"]["model"], d["cpu"]["cpus"], d["lmz_commit"]),
