@@ -82,6 +82,19 @@ TEST(qa_format_roundtrip) {
             CHECKF(b == bits[k], "decision %d: %d != %d", k, b, bits[k]);
         }
         CHECKF(lmz_qa_bitreader_finish(&rd) == 0, "%s", lmz_last_error());
+        if (coded) {
+            /* read under other frequencies (as a receiver with another P(yes) would): an error,
+             * or other bits */
+            lmz_qa_bitreader_init(&rd, coded, r.body, r.body_len);
+            int differ = 0, bad = 0;
+            for (int k = 0; k < 11 && !bad; k++) {
+                if (k < 3) bad = lmz_qa_bitreader_mode(&rd) < 0; /* problems 0, 1, 2 start at 0, 1, 2 */
+                int b = lmz_qa_bitreader_get(&rd, mode[owner[k]], LMZ_QA_PROB_TOTAL - freq[k]);
+                bad |= b < 0;
+                differ |= b != bits[k];
+            }
+            CHECK(bad || differ || lmz_qa_bitreader_finish(&rd) != 0);
+        }
         /* one decision more than was written: the body has run out (or its end is wrong) */
         lmz_qa_bitreader_init(&rd, coded, r.body, r.body_len);
         int extra = 0;
