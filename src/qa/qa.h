@@ -72,7 +72,8 @@ typedef struct lmz_qa_oracle {
 } lmz_qa_oracle;
 
 /* An oracle running the local instruct model M (greedy; a yes/no is the larger of the
- * next-token logits of "Yes" and "No"). NULL + lmz_fail. */
+ * next-token logits of "Yes" and "No" — each the larger of the tokens starting "Yes"/" Yes",
+ * "No"/" No"; a model without a chat template gets plain prompts). NULL + lmz_fail. */
 lmz_qa_oracle *lmz_qa_oracle_local(const lmz_model *m, const lmz_tokenizer *tok, enum lmz_qa_task task,
                                    int threads);
 /* An oracle behind an OpenAI-compatible /v1/chat/completions URL (temperature 0; a reply
