@@ -123,6 +123,8 @@ def aggregate(recs, vocab_bits):
          "regressions_self": sum(1 for r in slm_right if r.get("self") and not r["self"]["correct"]),
          "mean_bits": bits, "mean_coded_bits": coded, "mean_ideal_bits": ideal,
          "mean_llm_tokens": mt, "log2_vocab": vb,
+         "llm_at_token_limit": sum(1 for r in recs if r["llm"].get("tokens") is not None and
+                                   r["llm"]["tokens"] >= llm_token_limit(r["config"])),
          "ratio": bits / (mt * vb) if mt and vb else None,
          "ratio_coded": coded / (mt * vb) if mt and vb else None,
          "decode_ok": sum(1 for d in dec if d), "decode_checked": len(dec),
@@ -131,6 +133,16 @@ def aggregate(recs, vocab_bits):
          "batch_sizes": sorted(set(r["batch"]["size"] for r in recs)),
          "config": sorted(set(r["config"] for r in recs))}
     return s
+
+
+def llm_token_limit(config):
+    """The LLM's token limit for its own solution in a result line's configuration (lmz's
+    default, 512, when the run did not set --llm-tokens)."""
+    for part in config.split():
+        if part.startswith("llm_tokens="):
+            v = part.split("=", 1)[1]
+            return int(v) if v.isdigit() else 512
+    return 512
 
 
 def vocab_bits(recs):
@@ -167,6 +179,9 @@ def markdown_section(d):
                 "%.0f" % s["mean_llm_tokens"] if s["mean_llm_tokens"] else "—",
                 "%.5f" % s["ratio"] if s["ratio"] else "—", s["decode_ok"], s["decode_checked"],
                 s["seconds_per_problem"]))
+        cut = ["%s %d/%d" % (TITLE[n], pair["results"][n]["llm_at_token_limit"], pair["results"][n]["n"])
+               for n in d["sets"] if pair["results"].get(n) and pair["results"][n]["n"]]
+        out += ["", "LLM answers that reached its token limit (cut off, and graded as they stand): " + "; ".join(cut)]
         out += ["", "Labels (easy / gap / hard / inverse): " + "; ".join(
             "%s %s" % (TITLE[n], " / ".join(str(pair["results"][n]["labels"][k]) for k in ("easy", "gap", "hard", "inverse")))
             for n in d["sets"] if pair["results"].get(n) and pair["results"][n]["n"]), ""]
