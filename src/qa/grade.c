@@ -765,6 +765,20 @@ void lmz_qa_sandbox_defaults(lmz_qa_sandbox_limits *l) {
     l->max_procs = 32;
 }
 
+/* Whether every directory from PATH up to the root lets others through (o+x). */
+static bool reachable_by_others(const char *path) {
+    char dir[PATH_MAX];
+    struct stat st;
+    if (!realpath(path, dir)) return false;
+    for (;;) {
+        if (stat(dir, &st) != 0 || !(st.st_mode & S_IXOTH)) return false;
+        char *slash = strrchr(dir, '/');
+        if (!slash || slash == dir) break;
+        *slash = 0;
+    }
+    return true;
+}
+
 /* Whether PATH (resolved) is an ELF executable that the sandbox's uid can run: a script
  * such as a pyenv shim needs the environment the sandbox clears, and a file under a
  * private directory (/root) is out of reach of the unprivileged uid. */
@@ -923,10 +937,11 @@ int lmz_qa_sandbox_python(const char *program, const lmz_qa_sandbox_limits *lim,
     const char *python = lmz_qa_python();
     if (!python) return lmz_fail("no python3 to run code answers (install it, or set LMZ_PYTHON)");
     const char *tmp = getenv("TMPDIR");
-    if (!tmp || !*tmp || strlen(tmp) > 200) tmp = "/tmp";
+    bool root = geteuid() == 0;
+    /* the unprivileged uid must be able to reach the directory */
+    if (!tmp || !*tmp || strlen(tmp) > 200 || (root && !reachable_by_others(tmp))) tmp = "/tmp";
     snprintf(r->dir, sizeof r->dir, "%s/lmz-sandbox-XXXXXX", tmp);
     if (!mkdtemp(r->dir)) return lmz_fail("cannot make a temporary directory in %s: %s", tmp, strerror(errno));
-    bool root = geteuid() == 0;
     char prog_path[300], out_path[300];
     snprintf(prog_path, sizeof prog_path, "%s/prog.py", r->dir);
     snprintf(out_path, sizeof out_path, "%s/output.txt", r->dir);
