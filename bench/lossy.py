@@ -40,11 +40,15 @@ below, for the final answer from the problem plus (a) the original (answer-hidde
 is compared with the gold answer by the normalizers gsm8k_correct / math_correct below.
 
 Chat answers have no gold answer to derive: a judge model (--judge-model, default Qwen2.5-Coder-
-1.5B-Instruct through `lmz generate`; or --judge-url, any OpenAI-compatible endpoint) is shown the
-user's request, the original answer and a text, and asked (JUDGE_PROMPT) for a 1-10 score of how
-much of what the user needs the text keeps. It scores the original itself (the ceiling), each kept
-rewrite, and the original cut to the smallest N's rewrite length (the control: a rewrite that
-scores no better than the same number of the original's first bytes kept nothing useful).
+1.5B-Instruct through `lmz generate`, greedy; or --judge-url, any OpenAI-compatible endpoint at
+temperature 0) lists the key facts of each original answer for the user's request (FACTS_PROMPT)
+as questions with short answers copied from the original; answers that do not occur in the
+original (normalized: case, spacing, punctuation, markup) are dropped. A text keeps a fact when
+the fact's answer occurs in it, normalized the same way; the score is the share of facts kept,
+pooled over answers. Texts: each kept rewrite, and the original cut to the smallest N's rewrite
+length (the control: a rewrite should keep more than the same number of the original's first
+bytes). A rewrite that restates a fact in other words (digits for number words, a symbol for a
+word) is counted as dropping it, so the score is a lower bound on what rewrites keep.
 
 Every lmz result (archives, rewrites, replies) is cached in $LMZ_CACHE/bench-lossy/, one file
 per key (kind, lmz binary sha256, model files, options, input and prompt bytes); --resume
@@ -81,13 +85,19 @@ ANSWER_PROMPT = ("Below are a math problem and a worked solution to it whose fin
 CONTROL_PROMPT = ("Below is a math problem. State its final answer. Reply with the final answer only, as a number "
                   "or a mathematical expression, with no words, units or explanation.\n\nProblem:\n%s")
 ANSWER_TOKENS = 48
-# The judge (chat answers): our prompt; it sees the user's request, the original answer and a
-# candidate text, and grades how much of what the user needs the candidate keeps.
-JUDGE_PROMPT = ("You are checking a shortened version of an answer. A user asked:\n%s\n\nThe original answer "
-                "was:\n%s\n\nThe shortened version is:\n%s\n\nOn a scale from 1 to 10, how much of the "
-                "information the user needs from the original answer does the shortened version keep? 10 means "
-                "everything that matters is kept, 1 means almost nothing is. Reply with the number only.")
-JUDGE_TOKENS = 4
+# The judge (chat answers). Our prompt asks it for the key facts of the original answer as quiz
+# questions with short answers copied from the answer (an example of the format is needed: without
+# it the 1.5B judge wrote one question and copied the whole answer); a text keeps a fact when the fact's
+# answer appears in it (after normalize_fact). Two designs asking the 1.5B judge to grade texts
+# were tried first and rejected on the first 4 answers: a 1-10 score (8 for every text, the
+# original, each rewrite and the cut control alike) and a yes/no per key point (yes to all).
+JUDGE_FACTS = 5
+FACTS_PROMPT = ("Below is a question a user asked and the answer they got.\n\nQuestion:\n%s\n\nAnswer:\n%s\n\n"
+                "Write " + str(JUDGE_FACTS) + " short quiz questions that check the most important facts in this "
+                "answer, each followed by its answer in at most five words copied from the answer. Use exactly this "
+                "format, one per line:\nQ: In which year did the war end? A: 1945\nQ: Who painted the ceiling? A: "
+                "Michelangelo")
+FACTS_TOKENS = 256
 PEERS = [("gzip -9", ["gzip", "-9", "-n", "-c"]), ("xz -9e", ["xz", "-9e", "-c"])]
 
 T0 = time.time()
@@ -390,35 +400,51 @@ class Runner:
         self.save(key, r)
         return r
 
-    def judge(self, prompt):
+    def judge(self, prompt, max_tokens):
         """The judge's reply to PROMPT: the local judge model through `lmz generate` (greedy), or
         the OpenAI-compatible endpoint --judge-url (temperature 0)."""
         if self.judge_url:
             model = self.models["judge"][0]
-            key = self.key("judge-url", [self.judge_url, model, JUDGE_TOKENS], prompt, "")
+            key = self.key("judge-url", [self.judge_url, model, max_tokens], prompt, "")
         else:
             model, mkey = self.models["judge"]
-            key = self.key("judge", [mkey, JUDGE_TOKENS], prompt, "")
+            key = self.key("judge", [mkey, max_tokens], prompt, "")
         r = self.load(key)
         if r:
             return r
         t = time.time()
         if self.judge_url:
-            reply = chat_endpoint(self.judge_url, model, prompt, JUDGE_TOKENS, self.timeout)
+            reply = chat_endpoint(self.judge_url, model, prompt, max_tokens, self.timeout)
         else:
             p = self._write("judge.txt", prompt)
             out, _, _ = self._lmz(["generate", "-m", model, "--chat", "-T", str(self.threads), "-n",
-                                   str(JUDGE_TOKENS), p], "lmz generate (judge)")
+                                   str(max_tokens), p], "lmz generate (judge)")
             reply = out.decode("utf-8", errors="replace").strip()
-        r = {"reply": reply, "score": judge_score(reply), "s": round(time.time() - t, 2)}
+        r = {"reply": reply, "s": round(time.time() - t, 2)}
         self.save(key, r)
         return r
 
 
-def judge_score(reply):
-    """The first whole number 1..10 in the judge's reply, or None."""
-    m = re.search(r"\b(10|[1-9])\b", reply)
-    return int(m.group(1)) if m else None
+def normalize_fact(text):
+    """Lower case, markup and punctuation to spaces, spaces collapsed (for fact matching)."""
+    return " ".join(re.sub(r"[^\w%$.+-]+|(?<!\d)[.]|[.](?!\d)", " ", text.lower()).split())
+
+
+def parse_facts(reply, original):
+    """The judge's facts as (question, answer), at most JUDGE_FACTS, keeping only those whose
+    answer occurs in the original (normalize_fact)."""
+    facts, orig = [], " %s " % normalize_fact(original)
+    for line in reply.split("\n"):
+        m = re.search(r"Q:\s*(.*?)\s*A:\s*(.+)", line)
+        if m and normalize_fact(m.group(2)) and " %s " % normalize_fact(m.group(2)) in orig:
+            facts.append((m.group(1), m.group(2).strip()))
+    return facts[:JUDGE_FACTS]
+
+
+def facts_kept(facts, text):
+    """For each fact, whether its answer occurs in TEXT (normalize_fact)."""
+    t = " %s " % normalize_fact(text)
+    return [" %s " % normalize_fact(a) in t for _, a in facts]
 
 
 def chat_endpoint(url, model, prompt, max_tokens, timeout):
@@ -475,10 +501,9 @@ def methods_of(d):
 
 
 def judge_summary(items, label):
-    """Mean judge score of one text of every item (unparsed replies left out, and counted)."""
-    scores = [it["judge"][label]["score"] for it in items]
-    got = [x for x in scores if x is not None]
-    return {"judge_mean": sum(got) / len(got) if got else None, "judge_unparsed": len(scores) - len(got)}
+    """The share of the judge's facts one text of every item keeps, pooled over items."""
+    kept = [k for it in items for k in it["judge"][label]]
+    return {"facts_kept": sum(kept), "facts": len(kept)}
 
 
 CUT_CONTROL = "original cut to the N=%d rewrite's length (control)"
@@ -498,10 +523,10 @@ def summarize(items, best_of):
             pay = [it["payload"][m] for it in items]
             row["payload_pooled"] = sum(pay) / orig
         if m == "lmz":
-            if chat:
-                row.update(judge_summary(items, "original"))
-            else:
+            if not chat:
                 row["derivable"] = sum(it["derivable"]["original"] for it in items)
+            else:
+                row["facts_kept"] = row["facts"] = sum(len(it["facts"]) for it in items)
         elif m.startswith("lmz --lossy"):
             n = int(m.split("=")[1])
             if chat:
@@ -560,9 +585,9 @@ def markdown_section(d):
             "- The answer model is small (1.5B) and replies in at most %d tokens with an answer-only prompt: on "
             "long MATH-500 solutions it often starts working the problem out instead of answering and is cut off "
             "(counted as not derived), which penalises the long original more than a short rewrite. MATH-500 "
-            "derivability reflects the answer model as much as the text. The chat judge is the same small model: "
-            "its scores are coarse, so compare a rewrite with the cut control, not "
-            "with the scale's ends." % ANSWER_TOKENS,
+            "derivability reflects the answer model as much as the text. The chat judge is the same small model; "
+            "it only picks the facts (checking them is string matching, after asking it to grade texts gave the same "
+            "grade to every text)." % ANSWER_TOKENS,
             "- `--best-of N` keeps the candidate that codes smallest, which favours rewrites that keep only the "
             "result; N > 1 samples (temperature 0.7) without the greedy rewrite, so for a given problem N = 3 can "
             "code larger than N = 1, and N = 5's first three candidates are N = 3's (same seeds).",
@@ -581,8 +606,10 @@ def markdown_section(d):
             "- answer: `%s` with the prompt \"%s\" (control: \"%s\"); correct when %s"
             % (o["answer_cmd"], d["answer_prompt"].replace("\n", "\\n"), d["control_prompt"].replace("\n", "\\n"),
                d["normalizer"]),
-            ] + (["- judge (chat): `%s` with the prompt \"%s\"; the score is the reply's first whole number 1..10"
-                  % (d["judge"], d["judge_prompt"].replace("\n", "\\n"))] if d.get("judge") else []) + [
+            ] + (["- judge (chat): `%s` with the prompt \"%s\"; facts whose answer does not occur in the original "
+                  "are dropped; a text keeps a fact when its answer occurs in the text (both lower-cased, markup and "
+                  "punctuation to spaces, spaces collapsed)" % (d["judge"], d["judge_prompt"].replace("\n", "\\n"))]
+                 if d.get("judge") else []) + [
             "- date: %s; this run %.0f s (%.1f min): %d results made, %d reused from the cache (`--resume`); the "
             "lmz commands behind all results took %.0f s (%.1f min) when they ran"
             % (d["date"], d["wall_s"], d["wall_s"] / 60, d["runs"], d["reused"], d.get("lmz_command_s", 0),
@@ -593,8 +620,9 @@ def markdown_section(d):
             "- per-problem records (texts, rewrites, candidate sizes, replies): report.json, section `lossy`"]
     for s, k in d.get("kept_sets", {}).items():
         out.append("- %s: results of an earlier run (--keep-other-sets): %s, lmz %s (binary sha256 %s), -T %d; "
-                   "selection: %s" % (SET_TITLE[s], k["date"], k["lmz_commit"], k["lmz_binary_sha256"],
-                                       k["threads"], k["selection"]))
+                   "selection: %s%s" % (SET_TITLE[s], k["date"], k["lmz_commit"], k["lmz_binary_sha256"],
+                                         k["threads"], k["selection"],
+                                         "".join("; that run's note: %s" % n for n in k.get("notes", []))))
     for n in d["notes"]:
         out.append("- note: %s" % n)
     return "\n".join(out)
@@ -619,23 +647,24 @@ def keep_other_sets(d, jpath):
         d["results"][s] = old["results"][s]
         d["kept_sets"][s] = old.get("kept_sets", {}).get(s) or {
             "date": old["date"], "lmz_commit": old["lmz_commit"], "lmz_binary_sha256": old["lmz_binary_sha256"],
-            "threads": old["threads"], "selection": old["selection"]}
+            "threads": old["threads"], "selection": old["selection"], "notes": old["notes"]}
         d["sets"].append(s)
     d["sets"].sort(key=list(SETS).index)
 
 
 def chat_table(d, sm):
-    """The chat set's table: ratios and the judge's mean score."""
+    """The chat set's table: ratios and the share of key points kept."""
     out = ["### %s (n = %d, %d bytes of answers)" % (SET_TITLE["chat"], sm["n"], sm["original_bytes"]), "",
-           "_Judge_: the judge model's score (1-10, mean over answers) of how much of what the user needs each text "
-           "keeps from the original answer (the prompt is in _Method_); the original itself is the ceiling, and the "
-           "original cut to the N=%d rewrite's length the control a rewrite must beat." % d["best_of"][0], "",
-           "| method | ratio (mean) | ratio (pooled) | payload (pooled) | rewrite text | judge (mean) | fallback |",
+           "_Facts kept_: the judge model listed up to %d key facts the user needs from each original answer, each "
+           "with a short answer copied from it (prompt in _Method_); a text keeps a fact when that answer occurs in "
+           "it. Pooled over answers. The original keeps all by construction; the original cut to the N=%d "
+           "rewrite's length is the control a rewrite should beat. A fact restated in other words counts as "
+           "dropped, so rewrites' shares are lower bounds." % (JUDGE_FACTS, d["best_of"][0]), "",
+           "| method | ratio (mean) | ratio (pooled) | payload (pooled) | rewrite text | facts kept | fallback |",
            "|---|---:|---:|---:|---:|---:|---:|"]
     for m, r in sm["methods"].items():
-        jm = r.get("judge_mean")
-        judge = ("%.1f" % jm if jm is not None else "") + (" (%d unparsed)" % r["judge_unparsed"]
-                                                         if r.get("judge_unparsed") else "")
+        judge = ("%d/%d (%.0f%%)" % (r["facts_kept"], r["facts"], 100.0 * r["facts_kept"] / max(1, r["facts"]))
+                 if "facts" in r else "")
         if m in ("gzip -9", "xz -9e"):
             judge = "(same as lmz)"
         if "ratio_mean" not in r:
@@ -754,14 +783,15 @@ def main():
                     if s == "chat":
                         # The control: the original cut to the length of the smallest-N rewrite.
                         texts["original cut"] = cut_to(it["original"], rec["lossy"]["N=%d" % best_of[0]]["rewrite_bytes"])
-                        rec["judge"] = {}
-                        for label, text in texts.items():
-                            rec["judge"][label] = runner.judge(JUDGE_PROMPT % (it["problem"], it["original"], text))
+                        reply = runner.judge(FACTS_PROMPT % (it["problem"], it["original"]), FACTS_TOKENS)["reply"]
+                        rec["judge_reply"], rec["facts"] = reply, parse_facts(reply, it["original"])
+                        rec["judge"] = {label: facts_kept(rec["facts"], text) for label, text in texts.items()
+                                        if label != "original"}
                         recs.append(rec)
                         log("chat #%d (%d/%d): %d B; lmz %d; %s; judge %s" % (
                             it["index"], k + 1, len(data[s]), ob, rec["sizes"]["lmz"],
                             ", ".join("N=%d %d" % (n, rec["sizes"]["lmz --lossy N=%d" % n]) for n in best_of),
-                            " ".join("%s:%s" % (k2, v["score"]) for k2, v in rec["judge"].items())))
+                            " ".join("%s:%d/%d" % (k2, sum(v), len(v)) for k2, v in rec["judge"].items())))
                         continue
                     for label, text in texts.items():
                         rep = runner.answer(ANSWER_PROMPT % (it["problem"], text))
@@ -808,9 +838,9 @@ def main():
                 "answer_cmd": "lmz generate -m %s --chat -T %d -n %d PROMPT_FILE (greedy)" % (a.answer_model, t,
                                                                                              ANSWER_TOKENS)},
             "answer_prompt": ANSWER_PROMPT % ("PROBLEM", "TEXT"), "control_prompt": CONTROL_PROMPT % "PROBLEM",
-            "judge_prompt": JUDGE_PROMPT % ("REQUEST", "ORIGINAL", "TEXT"),
-            "judge": ("endpoint %s, temperature 0, max_tokens %d" % (a.judge_url, JUDGE_TOKENS) if a.judge_url else
-                      "lmz generate -m %s --chat -T %d -n %d PROMPT_FILE (greedy)" % (a.judge_model, t, JUDGE_TOKENS))
+            "judge_prompt": FACTS_PROMPT % ("REQUEST", "ANSWER"),
+            "judge": ("endpoint %s, temperature 0, max_tokens %d" % (a.judge_url, FACTS_TOKENS) if a.judge_url else
+                      "lmz generate -m %s --chat -T %d -n %d PROMPT_FILE (greedy)" % (a.judge_model, t, FACTS_TOKENS))
             if "chat" in sets else None,
             "normalizer": ("GSM8K: the reply's last number (commas between digits removed; $ and units fall away) "
                            "equals the gold number; MATH-500: the reply's last \\boxed{} content, else its first "
