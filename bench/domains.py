@@ -241,9 +241,13 @@ def markdown_section(data):
         out.append("| %s | %d | %.0f s | %.0f | %.0f MiB | %.2f → %.2f |" % (
             d, t["train_tokens_seen"], t["wall_s"], t["train_tokens_seen"] / t["wall_s"], t["peak_rss_bytes"] / 2**20,
             t["first_bits_per_token"], t["last_bits_per_token"]))
-    t = data["training"][doms[0]]
-    out += ["", "- command: `lmz %s` (-T %d); data: the domain's train.txt" % (
-        re.sub(r"\S*/", "", t["command"]), t["threads"]),
+    commands = {}  # command (paths and data file dropped) -> domains trained by it
+    for d in doms:
+        t = data["training"][d]
+        cmd = "lmz %s` (-T %d)" % (re.sub(r" -o \S+", "", re.sub(r"\S*/", "", t["command"])).replace(" --data train.txt", ""), t["threads"])
+        commands.setdefault(cmd, []).append(d)
+    out += [""] + ["- command%s: `%s; data: the domain's train.txt" % (
+        " (%s)" % ", ".join(ds) if len(commands) > 1 else "", cmd) for cmd, ds in commands.items()] + [
             "- date: %s; CPU: %s, %d logical CPUs; lmz %s; evaluation -T %d" % (
                 data["date"], data["cpu"]["model"], data["cpu"]["cpus"], data["lmz_commit"], data["threads"])]
     return "\n".join(out)
