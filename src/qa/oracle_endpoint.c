@@ -1,5 +1,5 @@
 /* oracle_endpoint.c — the oracle behind an OpenAI-compatible /v1/chat/completions URL
- * (src/net/http.h): its reference solution is one greedy chat completion (temperature 0) of
+ * (src/net/chat_client.h): its reference solution is one greedy chat completion (temperature 0) of
  * the same solve prompt the SLM gets; each yes/no is one completion of the checker prompt
  * (problem, reference, attempt, question), read as yes when the reply's first word is
  * "yes" (case-insensitively; leading spaces and punctuation skipped), else no. An endpoint
@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../net/chat_client.h"
 #include "../net/http.h"
 #include "../util/error.h"
 #include "../util/json.h"
@@ -33,65 +34,21 @@ static char *dup(const char *s) {
     return d;
 }
 
-static int request_body(const endpoint *e, const char *system, const char *user, int max_tokens, lmz_bytebuf *b) {
-    char tail[96];
-    if (lmz_bytebuf_append(b, "{", 1)) return -1;
-    if (e->model && (lmz_bytebuf_append(b, "\"model\": ", 9) || lmz_json_write_string(b, e->model, strlen(e->model)) ||
-                     lmz_bytebuf_append(b, ", ", 2)))
-        return -1;
-    static const char sys_open[] = "\"messages\": [{\"role\": \"system\", \"content\": ";
-    static const char user_open[] = "}, {\"role\": \"user\", \"content\": ";
-    if (lmz_bytebuf_append(b, sys_open, sizeof sys_open - 1) || lmz_json_write_string(b, system, strlen(system)) ||
-        lmz_bytebuf_append(b, user_open, sizeof user_open - 1) || lmz_json_write_string(b, user, strlen(user)))
-        return -1;
-    snprintf(tail, sizeof tail, "}], \"n\": 1, \"max_tokens\": %d, \"temperature\": 0}", max_tokens);
-    return lmz_bytebuf_append(b, tail, strlen(tail));
-}
-
-/* A short, printable excerpt of TEXT for messages. */
-static void excerpt(const char *text, size_t len, char *out, size_t cap) {
-    size_t k = 0;
-    for (size_t i = 0; i < len && k + 4 < cap; i++) out[k++] = text[i] >= 0x20 && text[i] < 0x7f ? text[i] : ' ';
-    if (len && k + 4 >= cap) memcpy(out + k, "...", 3), k += 3;
-    out[k] = 0;
-}
-
-/* One chat completion: *OUT gets the reply's text (malloc'd). 0, or -1 + lmz_fail. */
+/* One chat completion: *OUT gets the reply's first choice's text (malloc'd). 0, or -1 +
+ * lmz_fail. */
 static int complete(const endpoint *e, const char *system, const char *user, int max_tokens, char **out) {
     *out = NULL;
+    const lmz_chat_target t = {"the LLM endpoint", e->url, e->key, e->timeout_s, QA_ENDPOINT_MAX_REPLY};
     lmz_bytebuf body = {0};
-    lmz_http_reply reply = {0};
-    lmz_json *j = NULL;
-    char ex[200];
+    lmz_chat_reply reply = {0};
+    char params[96];
     int rc = -1;
-    if (request_body(e, system, user, max_tokens, &body)) goto done;
-    if (lmz_http_post_json(e->url, e->key, (const char *)body.data, body.len, e->timeout_s, QA_ENDPOINT_MAX_REPLY,
-                           &reply)) {
-        lmz_fail("the LLM endpoint %s: %s", e->url, lmz_last_error());
+    snprintf(params, sizeof params, "\"n\": 1, \"max_tokens\": %d, \"temperature\": 0", max_tokens);
+    if (lmz_chat_request_body(&body, e->model, system, user, params) ||
+        lmz_chat_post(&t, (const char *)body.data, body.len, &reply))
         goto done;
-    }
-    j = lmz_json_parse(reply.body, reply.len);
-    if (reply.status != 200) {
-        const lmz_json *msg = lmz_json_get(lmz_json_get(j, "error"), "message");
-        if (msg && msg->type == LMZ_JSON_STRING) excerpt(msg->str, msg->len, ex, sizeof ex);
-        else excerpt(reply.body, reply.len, ex, sizeof ex);
-        lmz_fail("the LLM endpoint %s answered HTTP %d%s%s", e->url, reply.status, ex[0] ? ": " : "", ex);
-        goto done;
-    }
-    if (!j) {
-        char why[200];
-        snprintf(why, sizeof why, "%s", lmz_last_error());
-        excerpt(reply.body, reply.len, ex, sizeof ex);
-        lmz_fail("the LLM endpoint %s: the reply is not JSON (%s): %s", e->url, why, ex);
-        goto done;
-    }
-    const lmz_json *choices = lmz_json_get(j, "choices");
-    if (!choices || choices->type != LMZ_JSON_ARRAY || !choices->child) {
-        lmz_fail("the LLM endpoint %s: the reply has no choices", e->url);
-        goto done;
-    }
-    const lmz_json *content = lmz_json_get(lmz_json_get(choices->child, "message"), "content");
-    if (!content || content->type != LMZ_JSON_STRING) {
+    const lmz_json *content = lmz_chat_choice_content(reply.choices->child);
+    if (!content) {
         lmz_fail("the LLM endpoint %s: the reply's first choice has no message content", e->url);
         goto done;
     }
@@ -99,8 +56,7 @@ static int complete(const endpoint *e, const char *system, const char *user, int
     memcpy(*out, content->str, content->len + 1);
     rc = 0;
 done:
-    lmz_json_free(j);
-    lmz_http_reply_free(&reply);
+    lmz_chat_reply_free(&reply);
     lmz_bytebuf_free(&body);
     return rc;
 }
