@@ -41,6 +41,10 @@ int cli_load(const cli_opts *opts, lmz_model **model, lmz_tokenizer **tok);
 /* Reads FILE (NULL or "-": stdin) or --text into a malloc'd buffer. */
 int cli_read_input(const cli_opts *opts, char **data, size_t *len);
 
+/* Parses S as a whole decimal number in [LO, HI] (nothing else in S) into *OUT; 0, or -1
+ * (nothing printed: the caller says which option was wrong). */
+int cli_parse_long(const char *s, long lo, long hi, long *out);
+int cli_parse_int(const char *s, int lo, int hi, int *out);
 
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -23,11 +23,18 @@ void cli_error(const char *fmt, ...) {
     va_end(ap);
 }
 
-static int parse_int(const char *s, int lo, int hi, int *out) {
+int cli_parse_long(const char *s, long lo, long hi, long *out) {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
     if (errno || end == s || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+int cli_parse_int(const char *s, int lo, int hi, int *out) {
+    long v;
+    if (cli_parse_long(s, lo, hi, &v)) return -1;
     *out = (int)v;
     return 0;
 }
@@ -52,22 +59,22 @@ int cli_parse(int argc, char **argv, int first, cli_opts *o, const char *usage) 
         else if (!strcmp(a, "--text")) o->text = argv[++i];
         else if (!strcmp(a, "--lora") && strstr(usage, "--lora")) o->lora_path = argv[++i];
         else if (!strcmp(a, "-T")) {
-            if (parse_int(argv[++i], 1, 256, &o->threads)) {
+            if (cli_parse_int(argv[++i], 1, 256, &o->threads)) {
                 cli_error("-T wants a thread count from 1 to 256, not '%s'", argv[i]);
                 return -1;
             }
         } else if (!strcmp(a, "-k")) {
-            if (parse_int(argv[++i], 1, 1000, &o->top_k)) {
+            if (cli_parse_int(argv[++i], 1, 1000, &o->top_k)) {
                 cli_error("-k wants a number from 1 to 1000, not '%s'", argv[i]);
                 return -1;
             }
         } else if (!strcmp(a, "--ctx")) {
-            if (parse_int(argv[++i], 2, 1 << 20, &o->n_ctx)) {
+            if (cli_parse_int(argv[++i], 2, 1 << 20, &o->n_ctx)) {
                 cli_error("--ctx wants a context size of at least 2, not '%s'", argv[i]);
                 return -1;
             }
         } else if (!strcmp(a, "--streams")) {
-            if (parse_int(argv[++i], 1, 256, &o->streams)) {
+            if (cli_parse_int(argv[++i], 1, 256, &o->streams)) {
                 cli_error("--streams wants a stream count from 1 to 256, not '%s'", argv[i]);
                 return -1;
             }

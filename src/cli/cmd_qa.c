@@ -97,15 +97,6 @@ typedef struct {
     int threads;
 } qa_opts;
 
-static int parse_int(const char *s, int lo, int hi, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = (int)v;
-    return 0;
-}
-
 static int parse_opts(int argc, char **argv, bool encode, qa_opts *o) {
     const char *usage = encode ? usage_encode : usage_decode;
     memset(o, 0, sizeof *o);
@@ -152,26 +143,26 @@ static int parse_opts(int argc, char **argv, bool encode, qa_opts *o) {
                 return -1;
             }
         } else if (!strcmp(a, "--llm-tokens")) {
-            if (parse_int(v, 1, LMZ_QA_MAX_ANSWER_TOKENS, &o->llm_tokens)) {
+            if (cli_parse_int(v, 1, LMZ_QA_MAX_ANSWER_TOKENS, &o->llm_tokens)) {
                 cli_error("--llm-tokens wants 1 to %d, not '%s'", LMZ_QA_MAX_ANSWER_TOKENS, v);
                 return -1;
             }
         } else if (!strcmp(a, "--variant")) variant = v, o->variant_set = true;
         else if (!strcmp(a, "--task")) task = v;
         else if (!strcmp(a, "--questions")) {
-            if (parse_int(v, 1, LMZ_QA_MAX_QUESTIONS, &o->p.questions)) {
+            if (cli_parse_int(v, 1, LMZ_QA_MAX_QUESTIONS, &o->p.questions)) {
                 cli_error("--questions wants 1 to %d, not '%s'", LMZ_QA_MAX_QUESTIONS, v);
                 return -1;
             }
             o->questions_set = true;
         } else if (!strcmp(a, "--rounds")) {
-            if (parse_int(v, 1, LMZ_QA_MAX_ROUNDS, &o->p.rounds)) {
+            if (cli_parse_int(v, 1, LMZ_QA_MAX_ROUNDS, &o->p.rounds)) {
                 cli_error("--rounds wants 1 to %d, not '%s'", LMZ_QA_MAX_ROUNDS, v);
                 return -1;
             }
             o->rounds_set = true;
         } else if (!strcmp(a, "--answer-tokens")) {
-            if (parse_int(v, 1, LMZ_QA_MAX_ANSWER_TOKENS, &o->p.answer_tokens)) {
+            if (cli_parse_int(v, 1, LMZ_QA_MAX_ANSWER_TOKENS, &o->p.answer_tokens)) {
                 cli_error("--answer-tokens wants 1 to %d, not '%s'", LMZ_QA_MAX_ANSWER_TOKENS, v);
                 return -1;
             }
@@ -183,7 +174,7 @@ static int parse_opts(int argc, char **argv, bool encode, qa_opts *o) {
         else if (!strcmp(a, "--answers")) o->answers = v;
         else if (!strcmp(a, "-f")) o->force = true;
         else if (!strcmp(a, "-T")) {
-            if (parse_int(v, 1, 256, &o->threads)) {
+            if (cli_parse_int(v, 1, 256, &o->threads)) {
                 cli_error("-T wants a thread count from 1 to 256, not '%s'", v);
                 return -1;
             }

@@ -77,15 +77,6 @@ static double now_s(void) {
     return (double)t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-static int parse_int(const char *s, int lo, int hi, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = (int)v;
-    return 0;
-}
-
 static int parse_options(int argc, char **argv, options *o) {
     memset(o, 0, sizeof *o);
     o->batch = 4;
@@ -134,14 +125,14 @@ static int parse_options(int argc, char **argv, options *o) {
             if (!strcmp(argv[i], "oneshot") || !strcmp(argv[i], "one-shot")) o->variant = LMZ_QA_ONESHOT;
             else if (!strcmp(argv[i], "iterative")) o->variant = LMZ_QA_ITERATIVE;
             else bad = 1;
-        } else if (!strcmp(a, "--offset")) bad = parse_int(argv[++i], 0, 1 << 30, &o->offset);
-        else if (!strcmp(a, "--limit")) bad = parse_int(argv[++i], 1, 1 << 30, &o->limit);
-        else if (!strcmp(a, "--batch")) bad = parse_int(argv[++i], 1, 256, &o->batch);
-        else if (!strcmp(a, "-T")) bad = parse_int(argv[++i], 1, 256, &o->threads);
-        else if (!strcmp(a, "--questions")) bad = parse_int(argv[++i], 1, 64, &o->questions);
-        else if (!strcmp(a, "--rounds")) bad = parse_int(argv[++i], 1, 16, &o->rounds);
-        else if (!strcmp(a, "--answer-tokens")) bad = parse_int(argv[++i], 1, 32768, &o->answer_tokens);
-        else if (!strcmp(a, "--llm-tokens")) bad = parse_int(argv[++i], 1, 32768, &o->llm_tokens);
+        } else if (!strcmp(a, "--offset")) bad = cli_parse_int(argv[++i], 0, 1 << 30, &o->offset);
+        else if (!strcmp(a, "--limit")) bad = cli_parse_int(argv[++i], 1, 1 << 30, &o->limit);
+        else if (!strcmp(a, "--batch")) bad = cli_parse_int(argv[++i], 1, 256, &o->batch);
+        else if (!strcmp(a, "-T")) bad = cli_parse_int(argv[++i], 1, 256, &o->threads);
+        else if (!strcmp(a, "--questions")) bad = cli_parse_int(argv[++i], 1, 64, &o->questions);
+        else if (!strcmp(a, "--rounds")) bad = cli_parse_int(argv[++i], 1, 16, &o->rounds);
+        else if (!strcmp(a, "--answer-tokens")) bad = cli_parse_int(argv[++i], 1, 32768, &o->answer_tokens);
+        else if (!strcmp(a, "--llm-tokens")) bad = cli_parse_int(argv[++i], 1, 32768, &o->llm_tokens);
         else {
             cli_error("unknown option %s\n%s", a, usage);
             return -1;

@@ -1,7 +1,6 @@
 /* cmd_serve.c — `lmz serve`: the model as an OpenAI-compatible chat completions endpoint
  * (src/serve/chat_service.c) over the HTTP server of src/net/server.c; options, the
  * listening line scripts read the port from, and shutdown on SIGINT/SIGTERM. */
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,15 +51,9 @@ static void on_signal(int sig) {
 static void stop_service(void *arg) { lmz_chat_service_shutdown(arg); }
 
 static int parse_long(const char *opt, const char *v, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno || end == v || *end || x < lo || x > hi) {
-        cli_error("%s wants a number from %ld to %ld, not '%s'", opt, lo, hi, v);
-        return -1;
-    }
-    *out = x;
-    return 0;
+    if (!cli_parse_long(v, lo, hi, out)) return 0;
+    cli_error("%s wants a number from %ld to %ld, not '%s'", opt, lo, hi, v);
+    return -1;
 }
 
 int cmd_serve(int argc, char **argv) {

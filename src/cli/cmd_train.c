@@ -82,15 +82,9 @@ static double now_seconds(void) {
 }
 
 static int parse_long(const char *opt, const char *s, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        cli_error("%s wants a whole number from %ld to %ld, not '%s'", opt, lo, hi, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
+    if (!cli_parse_long(s, lo, hi, out)) return 0;
+    cli_error("%s wants a whole number from %ld to %ld, not '%s'", opt, lo, hi, s);
+    return -1;
 }
 
 static int parse_float(const char *opt, const char *s, double lo, float *out) {
