@@ -1,12 +1,15 @@
-/* test_files.c — temporary directories, files and runs of ./lmz for the tests (test_files.h). */
+/* test_files.c — temporary directories, files, runs of ./lmz and the loopback Python test
+ * servers for the tests (test_files.h). */
 #include "test_files.h"
 
 #include <ftw.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "test.h"
 
@@ -84,4 +87,50 @@ int test_run_lmz(const char *env, const char *args, const char *scratch_dir, cha
     free(text);
     remove(err_path);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+bool test_have_python(void) {
+    FILE *py = popen("python3 --version 2>&1", "r");
+    char version[64] = {0};
+    bool ok = py && fgets(version, sizeof version, py) && !strncmp(version, "Python 3", 8);
+    if (py) pclose(py);
+    if (!ok) test_skip("python3 is not installed (the test server is a Python script)");
+    return ok;
+}
+
+bool test_server_start(const char *script, const char *log, test_server *s) {
+    int fds[2];
+    if (pipe(fds)) return false;
+    s->pid = fork();
+    if (s->pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return false;
+    }
+    if (s->pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        execlp("python3", "python3", script, log, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    char line[32] = {0};
+    size_t n = 0;
+    while (n + 1 < sizeof line) {
+        ssize_t k = read(fds[0], line + n, 1);
+        if (k <= 0 || line[n] == '\n') break;
+        n++;
+    }
+    close(fds[0]);
+    s->port = atoi(line);
+    return s->port > 0;
+}
+
+void test_server_stop(test_server *s) {
+    if (s->pid > 0) {
+        kill(s->pid, SIGTERM);
+        waitpid(s->pid, NULL, 0);
+    }
+    s->pid = 0;
 }

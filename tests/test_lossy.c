@@ -7,10 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "../src/codec/codec.h"
 #include "../src/coder/bytebuf.h"
@@ -329,45 +326,6 @@ TEST(lossy_cli_local) {
 
 /* ---------------- a remote rewriter ---------------- */
 
-/* tests/rewriter_server.py on a free loopback port, logging requests to LOG. */
-typedef struct {
-    pid_t pid;
-    int port;
-} test_server;
-
-static bool start_server(const char *log, test_server *s) {
-    int fds[2];
-    if (pipe(fds)) return false;
-    s->pid = fork();
-    if (s->pid < 0) return false;
-    if (s->pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        execlp("python3", "python3", "tests/rewriter_server.py", log, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    char line[32] = {0};
-    size_t n = 0;
-    while (n + 1 < sizeof line) {
-        ssize_t k = read(fds[0], line + n, 1);
-        if (k <= 0 || line[n] == '\n') break;
-        n++;
-    }
-    close(fds[0]);
-    s->port = atoi(line);
-    return s->port > 0;
-}
-
-static void stop_server(test_server *s) {
-    if (s->pid > 0) {
-        kill(s->pid, SIGTERM);
-        waitpid(s->pid, NULL, 0);
-    }
-    s->pid = 0;
-}
-
 /* A free loopback port with nothing listening on it (bound, then released). */
 static int unused_port(void) {
     char cmd[] = "python3 -c 'import socket; s = socket.socket(); s.bind((\"127.0.0.1\", 0)); "
@@ -385,15 +343,7 @@ static int unused_port(void) {
  * answers 500, or answers something that is not a chat completion is a clear error with
  * exit status 1 and nothing written. */
 TEST(lossy_cli_remote) {
-    if (!tiny_model() || !test_have_lmz() || !tmp()) return;
-    FILE *py = popen("python3 --version 2>&1", "r");
-    char version[64] = {0};
-    bool have_python = py && fgets(version, sizeof version, py) && !strncmp(version, "Python 3", 8);
-    if (py) pclose(py);
-    if (!have_python) {
-        test_skip("python3 is not installed (the test server is a Python script)");
-        return;
-    }
+    if (!tiny_model() || !test_have_lmz() || !tmp() || !test_have_python()) return;
     const char *model = tiny_model_path(), *d = tmp_dir;
     char in[4200], log[4200], out[4300], back[4300], url[256];
     snprintf(in, sizeof in, "%s/remote-solution.txt", d);
@@ -402,7 +352,7 @@ TEST(lossy_cli_remote) {
     snprintf(back, sizeof back, "%s/remote-back.txt", d);
     CHECK(write_text(in, solution));
     test_server srv = {0};
-    CHECKF(start_server(log, &srv), "the test server did not start");
+    CHECKF(test_server_start("tests/rewriter_server.py", log, &srv), "the test server did not start");
 
 #define URL(mode) (snprintf(url, sizeof url, "http://127.0.0.1:%d/" mode "/v1/chat/completions", srv.port), url)
     static const char env[] = "LMZ_REWRITER_KEY=test-key OPENAI_API_KEY=other";
@@ -416,16 +366,16 @@ TEST(lossy_cli_remote) {
                   strstr(requests, "max_tokens") && strstr(requests, "Text to rewrite:") &&
                   strstr(requests, "James runs 540 meters a week.");
     free(requests);
-    if (rc) stop_server(&srv);
+    if (rc) test_server_stop(&srv);
     CHECKF(rc == 0, "exit status %d: %s", rc, cli_err);
     CHECKF(strstr(cli_err, "kept rewrite #1"), "%s", cli_err);
-    if (!logged) stop_server(&srv);
+    if (!logged) test_server_stop(&srv);
     CHECK(logged);
     rc = run_lmz("", "-d -m %s -o %s %s", model, back, out);
     char *text = test_read_file(back, &len);
     bool same = rc == 0 && text && len == 15 && !memcmp(text, "3*3=9; 9*60=540", 15);
     free(text);
-    if (!same) stop_server(&srv);
+    if (!same) test_server_stop(&srv);
     CHECKF(same, "-d should give back the short rewrite (exit %d: %s)", rc, cli_err);
 
     /* Chunked transfer coding, and a server that ignores "n". */
@@ -435,7 +385,7 @@ TEST(lossy_cli_remote) {
     same = rc == 0 && test_same_file(out, other);
     rc = run_lmz(env, "--lossy --best-of 3 --rewriter %s -m %s -c %s > %s/fewer.lmz", URL("fewer"), model, in, d);
     bool fewer = rc == 0 && strstr(cli_err, "returned 1 of the 3 rewrites");
-    if (!same || !fewer) stop_server(&srv);
+    if (!same || !fewer) test_server_stop(&srv);
     CHECKF(same, "the chunked reply should give the same archive: %s", cli_err);
     CHECKF(fewer, "exit %d: %s", rc, cli_err);
 
@@ -459,7 +409,7 @@ TEST(lossy_cli_remote) {
         all_ok = rc == 1 && strstr(cli_err, bad[i].needle) && !exists(out);
         if (!all_ok) printf("    expected exit 1, '%s' and no output\n", bad[i].needle);
     }
-    stop_server(&srv);
+    test_server_stop(&srv);
     CHECK(all_ok);
 
     /* Nothing listening; https; a bad URL. */

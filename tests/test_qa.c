@@ -6,7 +6,6 @@
  * line. SmolLM2 is the small model; SmolLM2 or Gemma 3 plays the LLM, with short answers so
  * the runs stay quick; tests needing a model skip when it is not downloaded. */
 #include <math.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -14,8 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "../src/qa/qa.h"
 #include "../src/qa/qa_format.h"
@@ -404,60 +401,13 @@ static char *jsonl_string(const char *path, int line, const char *key) {
     return out;
 }
 
-typedef struct {
-    pid_t pid;
-    int port;
-} test_server;
-
-static bool start_server(const char *log, test_server *s) {
-    int fds[2];
-    if (pipe(fds)) return false;
-    s->pid = fork();
-    if (s->pid < 0) return false;
-    if (s->pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        execlp("python3", "python3", "tests/qa_oracle_server.py", log, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    char line[32] = {0};
-    size_t n = 0;
-    while (n + 1 < sizeof line) {
-        ssize_t k = read(fds[0], line + n, 1);
-        if (k <= 0 || line[n] == '\n') break;
-        n++;
-    }
-    close(fds[0]);
-    s->port = atoi(line);
-    return s->port > 0;
-}
-
-static void stop_server(test_server *s) {
-    if (s->pid > 0) {
-        kill(s->pid, SIGTERM);
-        waitpid(s->pid, NULL, 0);
-    }
-    s->pid = 0;
-}
-
-static bool have_python(void) {
-    FILE *py = popen("python3 --version 2>&1", "r");
-    char version[64] = {0};
-    bool ok = py && fgets(version, sizeof version, py) && !strncmp(version, "Python 3", 8);
-    if (py) pclose(py);
-    if (!ok) test_skip("python3 is not installed (the test server is a Python script)");
-    return ok;
-}
-
 /* lmz qa encode --llm URL against the loopback server: the oracle's answers become the bits
  * (the server says yes exactly to questions with "correct" or "right"), requests carry
  * temperature 0, the model name and the key; decode (no LLM) gives back the answer; a server
  * that is down, too slow, answers 500 or a malformed reply is a clear error, exit status 1,
  * and no output file. */
 TEST(qa_cli_endpoint) {
-    if (!have("smollm2") || !test_have_lmz() || !tmp() || !have_python()) return;
+    if (!have("smollm2") || !test_have_lmz() || !tmp() || !test_have_python()) return;
     char log[4200], out[4300], ans[4300], back[4300], url[256], probs[4300];
     snprintf(log, sizeof log, "%s/requests.jsonl", tmp_dir);
     snprintf(out, sizeof out, "%s/ep.lmzq", tmp_dir);
@@ -468,7 +418,7 @@ TEST(qa_cli_endpoint) {
                                 "does he have now?\"}\n\n{\"id\": 7, \"question\": \"What is 2 + 2?\"}\n";
     CHECK(test_write_file(probs, jsonl, sizeof jsonl - 1));
     test_server srv = {0};
-    CHECKF(start_server(log, &srv), "the test server did not start");
+    CHECKF(test_server_start("tests/qa_oracle_server.py", log, &srv), "the test server did not start");
 #define URL(mode) (snprintf(url, sizeof url, "http://127.0.0.1:%d/" mode "/v1/chat/completions", srv.port), url)
     static const char env[] = "LMZ_QA_TEST_KEY=qa-key";
     int rc = run_lmz(env, "qa encode -m smollm2 --llm %s --llm-model big-model --llm-key-env LMZ_QA_TEST_KEY "
@@ -498,7 +448,7 @@ TEST(qa_cli_endpoint) {
     }
     free(requests);
     free(answers);
-    if (rc || !logged || !bits_ok) stop_server(&srv);
+    if (rc || !logged || !bits_ok) test_server_stop(&srv);
     CHECKF(rc == 0, "exit status %d: %s", rc, cli_err);
     CHECKF(strstr(cli_err, "2 problems, 6 decision bits"), "%s", cli_err);
     CHECK(logged);
@@ -514,14 +464,14 @@ TEST(qa_cli_endpoint) {
         free(b);
         free(id);
     }
-    if (!same) stop_server(&srv);
+    if (!same) test_server_stop(&srv);
     CHECKF(same, "decode should give the encoder's answers (exit %d: %s)", rc, cli_err);
 
     /* iterative, coded: the judge accepts the apples problem at once (1 bit) and rejects the
      * other, which then takes 2 questions (1 + 2 bits) */
     rc = run_lmz("", "qa encode -m smollm2 --llm %s --variant iterative --rounds 1 --questions 2 --coded "
                      "--answer-tokens 32 --problems %s -o %s --answers %s -f", URL("good"), probs, out, ans);
-    if (rc) stop_server(&srv);
+    if (rc) test_server_stop(&srv);
     CHECKF(rc == 0 && strstr(cli_err, "2 problems, 4 decision bits"), "exit %d: %s", rc, cli_err);
     rc = run_lmz("", "qa decode --problems %s %s -o %s -f", probs, out, back);
     same = rc == 0;
@@ -531,7 +481,7 @@ TEST(qa_cli_endpoint) {
         free(a);
         free(b);
     }
-    if (!same) stop_server(&srv);
+    if (!same) test_server_stop(&srv);
     CHECKF(same, "iterative: decode should give the encoder's answers (exit %d: %s)", rc, cli_err);
 
     /* failures: a clear message, exit 1, no output file */
@@ -554,7 +504,7 @@ TEST(qa_cli_endpoint) {
         all_ok = rc == 1 && strstr(cli_err, bad[i].needle) && !exists(out) && !exists(ans);
         if (!all_ok) printf("    expected exit 1, '%s' and no output\n", bad[i].needle);
     }
-    stop_server(&srv);
+    test_server_stop(&srv);
     CHECK(all_ok);
     /* nothing listening (the server is gone: its port refuses) */
     rc = run_lmz("", "qa encode -m smollm2 --llm %s --questions 2 --answer-tokens 8 --problem 'What is 2 + 2?' -o %s",

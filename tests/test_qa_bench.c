@@ -11,10 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "../src/qa/grade.h"
 #include "../src/util/json.h"
@@ -224,31 +221,15 @@ TEST(qa_bench_cli_endpoint) {
     snprintf(out2, sizeof out2, "%s/none.jsonl", dir);
     snprintf(log, sizeof log, "%s/requests.jsonl", dir);
     CHECK(test_write_file(set, set_text, sizeof set_text - 1));
-    int fds[2];
-    CHECK(pipe(fds) == 0);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        execlp("python3", "python3", "tests/qa_oracle_server.py", log, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    char line[32] = {0};
-    for (size_t n = 0; n + 1 < sizeof line; n++)
-        if (read(fds[0], line + n, 1) != 1 || line[n] == '\n') break;
-    close(fds[0]);
-    int port = atoi(line);
+    test_server srv = {0};
+    bool started = test_server_start("tests/qa_oracle_server.py", log, &srv);
     int rc = -1;
-    if (port > 0)
+    if (started)
         rc = bench("qa bench --set %s --limit 2 --out %s -m smollm2 --llm http://127.0.0.1:%d/good/v1/chat/completions "
                    "--llm-model big --llm-tokenizer smollm2 --answer-tokens 24 --questions 2 --batch 2 -T 1 -q",
-                   set, out, port);
-    kill(pid, SIGTERM);
-    waitpid(pid, NULL, 0);
-    CHECKF(port > 0, "the test server did not start");
+                   set, out, srv.port);
+    test_server_stop(&srv);
+    CHECKF(started, "the test server did not start");
     CHECKF(rc == 0, "exit %d: %s", rc, err);
     char *lines[4];
     int n = read_lines(out, lines, 4);
@@ -267,7 +248,7 @@ TEST(qa_bench_cli_endpoint) {
     free_lines(lines, n);
     if (!ok) return;
     rc = bench("qa bench --set %s --limit 1 --out %s -m smollm2 --llm http://127.0.0.1:%d/good/v1/chat/completions "
-               "--llm-timeout 5 --answer-tokens 8 --questions 2 -T 1 -q", set, out2, port);
+               "--llm-timeout 5 --answer-tokens 8 --questions 2 -T 1 -q", set, out2, srv.port);
     CHECKF(rc == 1 && strstr(err, "qa encode"), "exit %d: %s", rc, err);
     struct stat st;
     CHECK(stat(out2, &st) != 0);
