@@ -17,49 +17,28 @@ behind). The first path segment picks the behaviour, e.g. POST /good/v1/chat/com
   error500   500 with an OpenAI-style {"error": {"message": ...}}
 
 Every request is appended to LOG_FILE as one JSON line: path, Authorization header, body.
+The HTTP scaffolding is rewriter_server.py's (ChatHandler, serve).
 """
-import http.server
 import json
 import sys
-import threading
 import time
+
+from rewriter_server import ChatHandler, chat_completion, serve
 
 REFERENCE = "The answer is 3 + 4 = 7.\nFinal answer: 7"
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, fmt, *args):  # quiet
-        pass
-
-    def send(self, status, body):
-        data = body.encode() if isinstance(body, str) else body
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        try:
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
+class Handler(ChatHandler):
     def do_POST(self):
-        length = int(self.headers.get("Content-Length", "0"))
-        raw = self.rfile.read(length)
-        with open(LOG, "a") as f:
-            f.write(json.dumps({"path": self.path, "auth": self.headers.get("Authorization"),
-                                "body": raw.decode("utf-8", "replace")}) + "\n")
-        mode = self.path.strip("/").split("/")[0]
+        raw, mode = self.read_request()
         try:
             req = json.loads(raw)
             msgs = req["messages"]
             assert msgs[-1]["role"] == "user" and isinstance(msgs[-1]["content"], str)
             assert req.get("temperature") == 0
             user = msgs[-1]["content"]
-        except Exception as e:  # a bad request from lmz is a test failure; say so
-            self.send(400, json.dumps({"error": {"message": "bad request: %s" % e}}))
+        except Exception as e:
+            self.bad_request(e)
             return
         if mode == "slow":
             time.sleep(30)
@@ -74,9 +53,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 content = "Yes." if yes else "no, because it is not."
             else:
                 content = REFERENCE
-            reply = {"object": "chat.completion", "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}]}
-            self.send(200, json.dumps(reply))
+            self.send(200, chat_completion([content]))
         elif mode == "malformed":
             self.send(200, '{"choices": [{"message": {"content": "Yes')
         elif mode == "nochoices":
@@ -88,9 +65,4 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
-    LOG = sys.argv[1]
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    print(server.server_address[1], flush=True)
-    threading.Timer(600, server.shutdown).start()
-    server.serve_forever()
+    serve(Handler, sys.argv[1])

@@ -17,6 +17,9 @@ behind). The first path segment picks the behaviour, e.g. POST /good/v1/chat/com
   huge       200 with 9 MiB of body (over lmz's 8 MiB bound)
 
 Every request is appended to LOG_FILE as one JSON line: path, Authorization header, body.
+
+ChatHandler and serve() are the scaffolding the other test servers (qa_oracle_server.py)
+build on.
 """
 import http.server
 import json
@@ -30,8 +33,10 @@ LONG = ("James decides to run three sprints, three times in every week, and each
         "hundred and forty meters, which is the answer to the question that was asked about his running.")
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
+class ChatHandler(http.server.BaseHTTPRequestHandler):
+    """A quiet chat completions handler: send() a reply, read_request() a logged request."""
     protocol_version = "HTTP/1.1"
+    log_file = None  # set by serve()
 
     def log_message(self, fmt, *args):  # quiet
         pass
@@ -57,28 +62,52 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass
 
-    def do_POST(self):
+    def read_request(self):
+        """The request's body, appended to the log, and its mode (the first path segment)."""
         length = int(self.headers.get("Content-Length", "0"))
         raw = self.rfile.read(length)
-        with open(LOG, "a") as f:
+        with open(self.log_file, "a") as f:
             f.write(json.dumps({"path": self.path, "auth": self.headers.get("Authorization"),
                                 "body": raw.decode("utf-8", "replace")}) + "\n")
-        mode = self.path.strip("/").split("/")[0]
+        return raw, self.path.strip("/").split("/")[0]
+
+    def bad_request(self, e):
+        """A bad request from lmz is a test failure; say so."""
+        self.send(400, json.dumps({"error": {"message": "bad request: %s" % e}}))
+
+
+def chat_completion(contents):
+    """A chat completion whose choices' message contents are CONTENTS, in order."""
+    return json.dumps({"object": "chat.completion", "choices": [
+        {"index": i, "message": {"role": "assistant", "content": c}, "finish_reason": "stop"}
+        for i, c in enumerate(contents)]})
+
+
+def serve(handler, log_file):
+    """Serves HANDLER on a free loopback port, printed first, until killed or for 10 minutes."""
+    handler.log_file = log_file
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    print(server.server_address[1], flush=True)
+    threading.Timer(600, server.shutdown).start()
+    server.serve_forever()
+
+
+class Handler(ChatHandler):
+    def do_POST(self):
+        raw, mode = self.read_request()
         try:
             req = json.loads(raw)
             n = int(req.get("n", 1))
             assert req["messages"][0]["role"] == "user" and isinstance(req["messages"][0]["content"], str)
-        except Exception as e:  # a bad request from lmz is a test failure; say so
-            self.send(400, json.dumps({"error": {"message": "bad request: %s" % e}}))
+        except Exception as e:
+            self.bad_request(e)
             return
         if mode == "slow":
             time.sleep(30)
         if mode in ("good", "chunked", "fewer", "slow"):
             contents = [SHORT if i == 1 else LONG + " (%d)" % i for i in range(1 if mode == "fewer" else n)]
-            reply = {"object": "chat.completion", "choices": [
-                {"index": i, "message": {"role": "assistant", "content": c}, "finish_reason": "stop"}
-                for i, c in enumerate(contents)]}
-            self.send(200, json.dumps(reply), chunked=mode == "chunked")
+            self.send(200, chat_completion(contents), chunked=mode == "chunked")
         elif mode == "malformed":
             self.send(200, '{"choices": [{"message": {"content": "unterminated')
         elif mode == "nochoices":
@@ -94,9 +123,4 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
-    LOG = sys.argv[1]
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    print(server.server_address[1], flush=True)
-    threading.Timer(600, server.shutdown).start()
-    server.serve_forever()
+    serve(Handler, sys.argv[1])
