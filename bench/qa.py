@@ -9,7 +9,8 @@ Steps:
      and protocol options. lmz appends one line per problem after each batch and skips ids
      already there, so an interrupted run resumes (run this script again); the lmz binary is
      copied to $LMZ_CACHE/qa-bench/bin/ once per build so a rebuild of ./lmz does not change
-     the binary under a running bench.
+     the binary under a running bench; a results folder remembers the build that started it
+     and refuses another one (its prompts may differ) unless --new-binary.
   3. Aggregates, per pair and set, over the set's first N problems (file order; --limit):
      n; SLM, LLM, QA and self-refinement accuracy; gap recovered = (QA - SLM) / (LLM - SLM);
      the paper's difficulty labels (easy: SLM and LLM right, gap: SLM wrong and LLM right,
@@ -226,6 +227,8 @@ def main():
     ap.add_argument("--lmz", default=os.path.join(ROOT, "lmz"))
     ap.add_argument("--lmz-commit", help="commit to report for a --lmz built elsewhere")
     ap.add_argument("--no-run", action="store_true", help="aggregate the results already there")
+    ap.add_argument("--new-binary", action="store_true",
+                    help="resume a results folder with another lmz build than the one that started it")
     ap.add_argument("--render-only", action="store_true", help="rewrite the Markdown section from report.json")
     ap.add_argument("--out-dir", help="where report.md/report.json go (default bench/)")
     ap.add_argument("--no-write", action="store_true")
@@ -272,6 +275,20 @@ def main():
         for slm, llm in pairs:
             cfg = config_name(slm, llm, a)
             os.makedirs(os.path.join(RUN_DIR, cfg), exist_ok=True)
+            if not a.no_run:
+                # one lmz build per results folder: a rebuilt lmz may ask other questions
+                # (prompts are part of the protocol), and its lines must not join these
+                stamp = os.path.join(RUN_DIR, cfg, "lmz-binary")
+                mine = os.path.basename(lmz)
+                if os.path.exists(stamp):
+                    with open(stamp) as f:
+                        first = f.read().strip()
+                    if first != mine and not a.new_binary:
+                        raise BenchError("%s holds results of %s, not of this lmz (%s): resume with --lmz %s, or pass "
+                                         "--new-binary if the protocol is unchanged" % (
+                                             os.path.join(RUN_DIR, cfg), first, mine, os.path.join(RUN_DIR, "bin", first)))
+                else:
+                    common.atomic_write(stamp, mine + "\n")
             res = {}
             for s in sets:
                 out = os.path.join(RUN_DIR, cfg, s + ".jsonl")
