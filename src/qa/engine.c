@@ -167,3 +167,21 @@ int qa_yesno(const lmz_model *m, const lmz_tokenizer *tok, int threads, const qa
     free(logits);
     return rc;
 }
+
+int qa_yesno_split(const lmz_model *m, const lmz_tokenizer *tok, int threads, const qa_toks *prefix,
+                   const qa_toks *tails, const char *what, const char *const *questions, int n, int nq, double *p_yes,
+                   uint8_t *yes) {
+    for (int i = 1; i < n; i++)
+        if (tails[i].n != tails[0].n || memcmp(tails[i].ids, tails[0].ids, tails[0].n * sizeof *tails[0].ids))
+            return lmz_fail("internal: %s prompts with different tails", what);
+    return qa_yesno(m, tok, threads, prefix, &tails[0], questions, n, nq, p_yes, yes);
+}
+
+void qa_toks_free_split(qa_toks *prefix, qa_toks *tails, int n) {
+    for (int i = 0; i < n && prefix && tails; i++) {
+        qa_toks_free(&prefix[i]);
+        qa_toks_free(&tails[i]);
+    }
+    free(prefix);
+    free(tails);
+}

@@ -100,13 +100,8 @@ static int ep_answer(lmz_qa_oracle *o, const char *const *problems, const char *
 
 static int ep_judge(lmz_qa_oracle *o, const char *const *problems, const char *const *refs,
                     const char *const *attempts, int n, uint8_t *accept) {
-    endpoint *e = o->self;
-    const char **qs = lmz_malloc((size_t)n * sizeof *qs);
-    if (!qs) return -1;
-    for (int i = 0; i < n; i++) qs[i] = qa_judge_question(e->task);
-    int rc = ep_answer(o, problems, refs, attempts, qs, n, 1, accept);
-    free(qs);
-    return rc;
+    const endpoint *e = o->self;
+    return qa_judge_by_answer(o, e->task, problems, refs, attempts, n, accept);
 }
 
 static void ep_free(lmz_qa_oracle *o) {

@@ -42,28 +42,15 @@ static int local_answer(lmz_qa_oracle *o, const char *const *problems, const cha
         else if (!refs || !refs[i]) rc = lmz_fail("internal: the local oracle has no reference for problem %d", i);
         else rc = qa_prompt_checker(s->m, s->tok, problems[i], refs[i], attempts[i], &prefix[i], &tails[i]);
     }
-    for (int i = 1; i < n && !rc; i++)
-        if (tails[i].n != tails[0].n || memcmp(tails[i].ids, tails[0].ids, tails[0].n * sizeof *tails[0].ids))
-            rc = lmz_fail("internal: checker prompts with different tails");
-    if (!rc) rc = qa_yesno(s->m, s->tok, s->threads, prefix, &tails[0], questions, n, nq, NULL, bits);
-    for (int i = 0; i < n && prefix && tails; i++) {
-        qa_toks_free(&prefix[i]);
-        qa_toks_free(&tails[i]);
-    }
-    free(prefix);
-    free(tails);
+    if (!rc) rc = qa_yesno_split(s->m, s->tok, s->threads, prefix, tails, "checker", questions, n, nq, NULL, bits);
+    qa_toks_free_split(prefix, tails, n);
     return rc;
 }
 
 static int local_judge(lmz_qa_oracle *o, const char *const *problems, const char *const *refs,
                        const char *const *attempts, int n, uint8_t *accept) {
-    local_oracle *s = o->self;
-    const char **qs = lmz_malloc((size_t)n * sizeof *qs);
-    if (!qs) return -1;
-    for (int i = 0; i < n; i++) qs[i] = qa_judge_question(s->task);
-    int rc = local_answer(o, problems, refs, attempts, qs, n, 1, accept);
-    free(qs);
-    return rc;
+    const local_oracle *s = o->self;
+    return qa_judge_by_answer(o, s->task, problems, refs, attempts, n, accept);
 }
 
 static void local_free(lmz_qa_oracle *o) {

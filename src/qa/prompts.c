@@ -95,6 +95,17 @@ static const char *const fallback[3][10] = {
 const char qa_question_prefill[] = "1. Is";
 
 const char *qa_judge_question(enum lmz_qa_task task) { return judge_question[task]; }
+
+int qa_judge_by_answer(lmz_qa_oracle *o, enum lmz_qa_task task, const char *const *problems,
+                       const char *const *refs, const char *const *attempts, int n, uint8_t *accept) {
+    const char **qs = lmz_malloc((size_t)n * sizeof *qs);
+    if (!qs) return -1;
+    for (int i = 0; i < n; i++) qs[i] = qa_judge_question(task);
+    int rc = o->answer(o, problems, refs, attempts, qs, n, 1, accept);
+    free(qs);
+    return rc;
+}
+
 const char *qa_system_solve(enum lmz_qa_task task) { return system_solve[task]; }
 const char *qa_system_checker(void) { return system_checker; }
 int qa_question_tokens(int k) { return 40 * k + 24; }

@@ -135,16 +135,8 @@ static int beliefs(const qa_env *e, qa_run *runs, const int *idx, int m, int nq,
     for (int k = 0; k < m && !rc; k++)
         rc = qa_prompt_belief(e->M->slm, e->M->slm_tok, runs[idx[k]].problem, runs[idx[k]].answer, &prefix[k], &tails[k]);
     /* every belief prompt has the same tail */
-    for (int k = 1; k < m && !rc; k++)
-        if (tails[k].n != tails[0].n || memcmp(tails[k].ids, tails[0].ids, tails[0].n * sizeof *tails[0].ids))
-            rc = lmz_fail("internal: belief prompts with different tails");
-    if (!rc) rc = qa_yesno(e->M->slm, e->M->slm_tok, e->M->threads, prefix, &tails[0], qs, m, nq, p, NULL);
-    for (int k = 0; k < m && prefix && tails; k++) {
-        qa_toks_free(&prefix[k]);
-        qa_toks_free(&tails[k]);
-    }
-    free(prefix);
-    free(tails);
+    if (!rc) rc = qa_yesno_split(e->M->slm, e->M->slm_tok, e->M->threads, prefix, tails, "belief", qs, m, nq, p, NULL);
+    qa_toks_free_split(prefix, tails, m);
     return rc;
 }
 

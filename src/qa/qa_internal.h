@@ -24,6 +24,10 @@ void qa_toks_free(qa_toks *t);
 
 /* The judge's question for TASK (asked of the oracle, and of the SLM for P(accept)). */
 const char *qa_judge_question(enum lmz_qa_task task);
+/* An oracle's judge() as its answer() to TASK's judge question, one per problem (the
+ * oracles judge this way: ACCEPT[i] is the yes/no about ATTEMPTS[i]). 0, or -1 + lmz_fail. */
+int qa_judge_by_answer(lmz_qa_oracle *o, enum lmz_qa_task task, const char *const *problems,
+                       const char *const *refs, const char *const *attempts, int n, uint8_t *accept);
 /* The token limit of a question list of K questions. */
 int qa_question_tokens(int k);
 
@@ -77,5 +81,13 @@ int qa_generate(const lmz_model *m, const lmz_tokenizer *tok, int threads, const
  * NULL). One prefill per prefix; the questions reuse it by rewinding the sequence. */
 int qa_yesno(const lmz_model *m, const lmz_tokenizer *tok, int threads, const qa_toks *prefix, const qa_toks *tail,
              const char *const *questions, int n, int nq, double *p_yes, uint8_t *yes);
+/* qa_yesno for N prompts each built as PREFIX[i] + TAILS[i] (qa_prompt_belief,
+ * qa_prompt_checker), whose tails must all be the same: -1 + lmz_fail("internal: WHAT
+ * prompts with different tails") when they are not. */
+int qa_yesno_split(const lmz_model *m, const lmz_tokenizer *tok, int threads, const qa_toks *prefix,
+                   const qa_toks *tails, const char *what, const char *const *questions, int n, int nq, double *p_yes,
+                   uint8_t *yes);
+/* Frees PREFIX[0..n) and TAILS[0..n) and the two arrays (either may be NULL). */
+void qa_toks_free_split(qa_toks *prefix, qa_toks *tails, int n);
 
 #endif
