@@ -66,6 +66,8 @@ import argparse, datetime, hashlib, json, os, re, shutil, subprocess, sys, tempf
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 from common import BenchError  # noqa: E402
+sys.path.insert(0, os.path.join(common.ROOT, "tools"))
+from make_qa_sets import boxed_spans  # noqa: E402
 
 ROOT, CACHE = common.ROOT, common.CACHE
 SECTION = "lossy"
@@ -113,26 +115,6 @@ def sha256(b):
 
 
 # ---------------------------------------------------------------- data and answer hiding
-
-def boxed_spans(s):
-    """[(start, end, content)] of every \\boxed{...} in s, braces balanced (a \\boxed without a
-    closing brace is left alone)."""
-    out, i = [], 0
-    while True:
-        i = s.find("\\boxed{", i)
-        if i < 0:
-            return out
-        j, depth = i + len("\\boxed{"), 1
-        while j < len(s) and depth:
-            if s[j] == "\\" and j + 1 < len(s):
-                j += 2
-                continue
-            depth += {"{": 1, "}": -1}.get(s[j], 0)
-            j += 1
-        if depth:
-            return out
-        out.append((i, j, s[i + len("\\boxed{"):j - 1]))
-        i = j
 
 
 def hide_math(sol):

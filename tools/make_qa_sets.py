@@ -45,9 +45,10 @@ def rec(id_, task, problem, gold, tests="", entry_point="", prefix=""):
             "entry_point": entry_point, "prefix": prefix}
 
 
-def last_boxed(s):
-    """The content of the last \\boxed{...} of s (braces balanced), or None."""
-    i, out = 0, None
+def boxed_spans(s):
+    """[(start, end, content)] of every \\boxed{...} in s, braces balanced (a \\boxed without a
+    closing brace is left alone). bench/lossy.py uses it too."""
+    out, i = [], 0
     while True:
         i = s.find("\\boxed{", i)
         if i < 0:
@@ -61,8 +62,14 @@ def last_boxed(s):
             j += 1
         if depth:
             return out
-        out = s[i + len("\\boxed{"):j - 1]
+        out.append((i, j, s[i + len("\\boxed{"):j - 1]))
         i = j
+
+
+def last_boxed(s):
+    """The content of the last \\boxed{...} of s (braces balanced), or None."""
+    spans = boxed_spans(s)
+    return spans[-1][2] if spans else None
 
 
 def read_jsonl(path):
