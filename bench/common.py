@@ -80,6 +80,14 @@ def lmz_git():
         return "?"
 
 
+def write_section(jpath, mpath, section, data, md):
+    """Replaces SECTION of report.json at JPATH (with DATA) and of report.md at MPATH (with
+    MD), keeping the other sections; the folder is made when missing."""
+    os.makedirs(os.path.dirname(jpath) or ".", exist_ok=True)
+    atomic_write(jpath, merged_json(jpath, section, data))
+    atomic_write(mpath, merged_md(mpath, section, md))
+
+
 def atomic_write(path, text):
     d = os.path.dirname(path) or "."
     fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-" + os.path.basename(path))

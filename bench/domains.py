@@ -140,8 +140,7 @@ def main():
     print(md)
     out_dir = a.out_dir or os.path.join(common.ROOT, "bench")
     jpath, mpath = os.path.join(out_dir, "report.json"), os.path.join(out_dir, "report.md")
-    common.atomic_write(jpath, common.merged_json(jpath, SECTION, data))
-    common.atomic_write(mpath, common.merged_md(mpath, SECTION, md))
+    common.write_section(jpath, mpath, SECTION, data, md)
     log("wrote the %s section of %s and %s" % (SECTION, mpath, jpath))
 
 

@@ -840,9 +840,7 @@ def main():
         if a.no_write:
             log("--no-write: report not written")
         else:
-            os.makedirs(out_dir, exist_ok=True)
-            common.atomic_write(jpath, common.merged_json(jpath, SECTION, d))
-            common.atomic_write(mpath, common.merged_md(mpath, SECTION, md))
+            common.write_section(jpath, mpath, SECTION, d, md)
             log("wrote %s and %s (total %.0fs)" % (mpath, jpath, wall))
     except BenchError as e:
         print("lossy: FAILED: %s" % e, file=sys.stderr)

@@ -316,9 +316,7 @@ def main():
         md = markdown_section(d)
         print(md)
         if not a.no_write:
-            os.makedirs(out_dir, exist_ok=True)
-            common.atomic_write(jpath, common.merged_json(jpath, SECTION, d))
-            common.atomic_write(mpath, common.merged_md(mpath, SECTION, md))
+            common.write_section(jpath, mpath, SECTION, d, md)
             log("wrote %s and %s" % (mpath, jpath))
     except BenchError as e:
         print("qa: FAILED: %s" % e, file=sys.stderr)
