@@ -65,6 +65,46 @@ static inline void tk_dot4x4(int64_t k, const float *x, size_t ldx, const float 
         for (int r = 0; r < 4; r++) tk_store(y + t * ldy + r, tk_combine(&a[t][r]), acc);
 }
 
+#ifdef TK_WIDE_TILE
+/* 4 tokens x 8 rows with 16-float vectors: each vector holds two rows' 8 canonical lanes
+ * (rows 2p and 2p + 1 in its low and high halves) against one token's 8 activations in
+ * both halves, so every half runs tk_dot1's lane arithmetic unchanged and this tile gives
+ * tk_dot4x4's bits with twice the lanes per instruction. Needs AVX-512F and DQ. */
+static inline void tk_dot4x8(int64_t k, const float *x, size_t ldx, const float *w, size_t ldw, float *y, size_t ldy,
+                             bool acc) {
+    const int64_t k8 = k & ~(int64_t)7;
+    __m512 a[4][4]; /* fully unrolled loops keep the tile in registers */
+#pragma GCC unroll 4
+    for (int t = 0; t < 4; t++)
+#pragma GCC unroll 4
+        for (int p = 0; p < 4; p++) a[t][p] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < k8; i += 8) {
+        __m512 v[4];
+#pragma GCC unroll 4
+        for (int p = 0; p < 4; p++)
+            v[p] = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(w + 2 * p * ldw + i)),
+                                      _mm256_loadu_ps(w + (2 * p + 1) * ldw + i), 1);
+#pragma GCC unroll 4
+        for (int t = 0; t < 4; t++) {
+            const __m512 u = _mm512_broadcast_f32x8(_mm256_loadu_ps(x + t * ldx + i));
+#pragma GCC unroll 4
+            for (int p = 0; p < 4; p++) a[t][p] = _mm512_add_ps(a[t][p], _mm512_mul_ps(u, v[p]));
+        }
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < 4; t++)
+#pragma GCC unroll 4
+        for (int p = 0; p < 4; p++)
+            for (int h = 0; h < 2; h++) {
+                const int r = 2 * p + h;
+                tk_v8 lanes;
+                _mm256_storeu_ps((float *)&lanes, h ? _mm512_extractf32x8_ps(a[t][p], 1) : _mm512_castps512_ps256(a[t][p]));
+                for (int64_t i = k8; i < k; i++) lanes[i - k8] += x[t * ldx + i] * w[r * ldw + i];
+                tk_store(y + t * ldy + r, tk_combine(&lanes), acc);
+            }
+}
+#endif
+
 void TK_NAME(int64_t k, const float *x, size_t ldx, int n_tok, const float *w, size_t ldw, long n_rows, float *y,
              size_t ldy, bool acc) {
     for (long j0 = 0; j0 < n_rows; j0 += TK_ROW_BLOCK) {
@@ -72,7 +112,11 @@ void TK_NAME(int64_t k, const float *x, size_t ldx, int n_tok, const float *w, s
         const long j4 = j0 + (j1 - j0) / 4 * 4;
         int t = 0;
         for (; t + 4 <= n_tok; t += 4) {
-            for (long j = j0; j < j4; j += 4)
+            long j = j0;
+#ifdef TK_WIDE_TILE
+            for (; j + 8 <= j4; j += 8) tk_dot4x8(k, x + t * ldx, ldx, w + j * ldw, ldw, y + t * ldy + j, ldy, acc);
+#endif
+            for (; j < j4; j += 4)
                 tk_dot4x4(k, x + t * ldx, ldx, w + j * ldw, ldw, y + t * ldy + j, ldy, acc);
             for (long j = j4; j < j1; j++)
                 for (int u = t; u < t + 4; u++) tk_store(y + u * ldy + j, tk_dot1(k, x + u * ldx, w + j * ldw), acc);
