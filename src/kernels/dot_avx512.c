@@ -147,29 +147,66 @@ static inline __m512i block32_weights(enum block32 kind, const uint8_t *blk, siz
     return head[0];
 }
 
+/* One block's contribution for each token of the tile: ACC[t] += the block's float part
+ * (quant.h's expression, lane-wise) of its exact integer sum against token T0 + t. */
+static inline __attribute__((always_inline)) void block32_tokens(enum block32 kind, const __m512i wq[8], __m512i head,
+                                                                 const uint8_t *acts, size_t stride, int64_t b, int t0,
+                                                                 int nt, __m512 *acc) {
+    const int32_t offset = block32_offset(kind);
+    const __m512 dw = fp16_low(head);
+    const __m512 mw = kind == BLOCK_Q4_1 ? fp16_high(head) : _mm512_setzero_ps();
+    for (int t = 0; t < nt; t++) {
+        const lmz_act32 *a = (const lmz_act32 *)(acts + (size_t)(t0 + t) * stride) + b;
+        __m512i s = dot32(wq, a->q);
+        if (offset) s = _mm512_sub_epi32(s, _mm512_set1_epi32(offset * a->qsum));
+        __m512 c = _mm512_mul_ps(_mm512_mul_ps(dw, _mm512_set1_ps(a->d)), _mm512_cvtepi32_ps(s));
+        if (kind == BLOCK_Q4_1) c = _mm512_add_ps(c, _mm512_mul_ps(mw, _mm512_set1_ps(a->s)));
+        acc[t] = _mm512_add_ps(acc[t], c);
+    }
+}
+
+/* Q4_1 blocks are 20 bytes, 5 dwords, so 4 consecutive blocks of a row are 80 bytes that
+ * 5 transposed 16-byte loads cover exactly: block q's header is dword 5q and its nibbles
+ * dwords 5q + 1..5q + 4. That is 5 transposes for 4 blocks instead of 8 (a header and a
+ * nibble load per block), and the transposes' shuffles are what a block costs at small
+ * token counts (measured: 4 tokens 6.2 -> 5.4 ns per block of 16 rows). Returns the
+ * number of blocks done (a multiple of 4); the caller does the rest one by one. */
+static inline __attribute__((always_inline)) int64_t q4_1_blocks_by_4(const uint8_t *w, size_t row_bytes, int64_t nb,
+                                                                      size_t lines_per_block, const uint8_t *acts,
+                                                                      size_t stride, int t0, int nt, __m512 *acc) {
+    const __m512i low4 = _mm512_set1_epi8(0x0f);
+    int64_t b = 0;
+    for (; b + 4 <= nb; b += 4) {
+        __m512i d[20];
+        for (int j = 0; j < 5; j++) load_rows(w + b * 20 + 16 * j, row_bytes, d + 4 * j);
+        for (int q = 0; q < 4; q++) {
+            prefetch_next_group(w, row_bytes, b + q, lines_per_block);
+            __m512i wq[8];
+            for (int j = 0; j < 4; j++) {
+                wq[j] = _mm512_and_si512(d[5 * q + 1 + j], low4);
+                wq[j + 4] = _mm512_and_si512(_mm512_srli_epi32(d[5 * q + 1 + j], 4), low4);
+            }
+            block32_tokens(BLOCK_Q4_1, wq, d[5 * q], acts, stride, b + q, t0, nt, acc);
+        }
+    }
+    return b;
+}
+
 static inline void dot16_block32(enum block32 kind, int64_t k, const uint8_t *w, size_t row_bytes, const uint8_t *acts,
                                  size_t stride, int n, float *out, size_t os) {
     const size_t bb = block32_bytes(kind);
-    const int32_t offset = block32_offset(kind);
     const int64_t nb = k / 32;
     const size_t lines_per_block = prefetch_lines_per_block(row_bytes, nb);
     __m512 acc[TOKEN_TILE];
     for (int t0 = 0; t0 < n; t0 += TOKEN_TILE) {
         const int nt = n - t0 < TOKEN_TILE ? n - t0 : TOKEN_TILE;
         for (int t = 0; t < nt; t++) acc[t] = _mm512_setzero_ps();
-        for (int64_t b = 0; b < nb; b++) {
+        int64_t b = 0;
+        if (kind == BLOCK_Q4_1) b = q4_1_blocks_by_4(w, row_bytes, nb, lines_per_block, acts, stride, t0, nt, acc);
+        for (; b < nb; b++) {
             prefetch_next_group(w, row_bytes, b, lines_per_block);
             __m512i wq[8], head = block32_weights(kind, w + b * bb, row_bytes, wq);
-            const __m512 dw = fp16_low(head);
-            const __m512 mw = kind == BLOCK_Q4_1 ? fp16_high(head) : _mm512_setzero_ps();
-            for (int t = 0; t < nt; t++) {
-                const lmz_act32 *a = (const lmz_act32 *)(acts + (size_t)(t0 + t) * stride) + b;
-                __m512i s = dot32(wq, a->q);
-                if (offset) s = _mm512_sub_epi32(s, _mm512_set1_epi32(offset * a->qsum));
-                __m512 c = _mm512_mul_ps(_mm512_mul_ps(dw, _mm512_set1_ps(a->d)), _mm512_cvtepi32_ps(s));
-                if (kind == BLOCK_Q4_1) c = _mm512_add_ps(c, _mm512_mul_ps(mw, _mm512_set1_ps(a->s)));
-                acc[t] = _mm512_add_ps(acc[t], c);
-            }
+            block32_tokens(kind, wq, head, acts, stride, b, t0, nt, acc);
         }
         store_tile(acc, nt, out + (size_t)t0 * os, os);
     }
