@@ -24,6 +24,13 @@ static inline float tk_combine(const tk_v8 *v) {
 
 static inline void tk_store(float *y, float d, bool acc) { *y = acc ? *y + d : d; }
 
+/* Finishes one output of a tile: elements K8..K-1 of X . W (the tail past the last full
+ * 8) into lanes 0.., as tk_dot1 adds them, then the lanes combined and stored. */
+static inline void tk_finish(tk_v8 *lanes, int64_t k8, int64_t k, const float *x, const float *w, float *y, bool acc) {
+    for (int64_t i = k8; i < k; i++) (*lanes)[i - k8] += x[i] * w[i];
+    tk_store(y, tk_combine(lanes), acc);
+}
+
 /* One output: the canonical dot product of X and W. */
 static inline float tk_dot1(int64_t k, const float *x, const float *w) {
     const int64_t k8 = k & ~(int64_t)7;
@@ -58,11 +65,8 @@ static inline void tk_dot4x4(int64_t k, const float *x, size_t ldx, const float 
         a03 += u0 * v, a13 += u1 * v, a23 += u2 * v, a33 += u3 * v;
     }
     tk_v8 a[4][4] = {{a00, a01, a02, a03}, {a10, a11, a12, a13}, {a20, a21, a22, a23}, {a30, a31, a32, a33}};
-    for (int64_t i = k8; i < k; i++)
-        for (int t = 0; t < 4; t++)
-            for (int r = 0; r < 4; r++) a[t][r][i - k8] += x[t * ldx + i] * w[r * ldw + i];
     for (int t = 0; t < 4; t++)
-        for (int r = 0; r < 4; r++) tk_store(y + t * ldy + r, tk_combine(&a[t][r]), acc);
+        for (int r = 0; r < 4; r++) tk_finish(&a[t][r], k8, k, x + t * ldx, w + r * ldw, y + t * ldy + r, acc);
 }
 
 #ifdef TK_WIDE_TILE
@@ -99,8 +103,7 @@ static inline void tk_dot4x8(int64_t k, const float *x, size_t ldx, const float 
                 const int r = 2 * p + h;
                 tk_v8 lanes;
                 _mm256_storeu_ps((float *)&lanes, h ? _mm512_extractf32x8_ps(a[t][p], 1) : _mm512_castps512_ps256(a[t][p]));
-                for (int64_t i = k8; i < k; i++) lanes[i - k8] += x[t * ldx + i] * w[r * ldw + i];
-                tk_store(y + t * ldy + r, tk_combine(&lanes), acc);
+                tk_finish(&lanes, k8, k, x + t * ldx, w + r * ldw, y + t * ldy + r, acc);
             }
 }
 #endif
