@@ -82,6 +82,7 @@ typedef struct {
     const uint8_t *context;
     size_t context_len;
     int chunk_bytes, chunk_tokens, group;
+    size_t kv_budget_bytes; /* 0: the codec's */
     size_t max_read;
 } setup;
 
@@ -103,6 +104,7 @@ static int compress_to(const setup *s, int threads, const char *label, const uin
         lmz_codec_free(&c);
         return -1;
     }
+    if (s->kv_budget_bytes) c.kv_budget_bytes = s->kv_budget_bytes;
     archive->len = 0;
     mem_reader r = {in, len, 0, s->max_read};
     int rc = lmz_compress(&c, mem_read, &r, lmz_sink_to_bytebuf, archive, st, NULL, NULL);
@@ -115,19 +117,21 @@ static int compress_to(const setup *s, int threads, const char *label, const uin
     return rc;
 }
 
+/* ST (optional) receives the decompressor's statistics. */
 static int decompress_to(const setup *s, int threads, const char *label, const lmz_bytebuf *archive,
-                         lmz_bytebuf *out) {
+                         lmz_bytebuf *out, lmz_codec_stats *stats) {
     lmz_archive a;
     if (lmz_archive_open(&a, archive->data, archive->len)) {
         test_fail(__FILE__, __LINE__, "%s: opening the archive: %s", label, lmz_last_error());
         return -1;
     }
     lmz_codec c;
-    lmz_codec_stats st;
+    lmz_codec_stats own, *st = stats ? stats : &own;
     int rc = lmz_codec_init(&c, s->model, s->tok, s->sha, s->context, s->context_len, threads, s->chunk_bytes,
                             s->chunk_tokens, s->group);
+    if (s->kv_budget_bytes) c.decode_kv_budget_bytes = s->kv_budget_bytes;
     out->len = 0;
-    if (!rc) rc = lmz_decompress(&c, &a, lmz_write_to_bytebuf, out, &st, NULL, NULL);
+    if (!rc) rc = lmz_decompress(&c, &a, lmz_write_to_bytebuf, out, st, NULL, NULL);
     if (rc) test_fail(__FILE__, __LINE__, "%s: decompressing (%d threads): %s", label, threads, lmz_last_error());
     lmz_codec_free(&c);
     lmz_archive_close(&a);
@@ -162,7 +166,7 @@ static bool round_trip(const setup *s, int threads, const char *label, const uin
     lmz_bytebuf archive = {0}, out = {0};
     lmz_codec_stats st;
     bool ok = compress_to(s, threads, label, in, len, &archive, &st) == 0 &&
-              decompress_to(s, threads, label, &archive, &out) == 0 && same_bytes(label, in, len, &out);
+              decompress_to(s, threads, label, &archive, &out, NULL) == 0 && same_bytes(label, in, len, &out);
     if (ok && t) {
         t->archive_bytes = archive.len;
         t->chunks = st.chunks;
@@ -580,9 +584,11 @@ static void hex(const uint8_t *sha, char out[17]) {
     for (int i = 0; i < 8; i++) snprintf(out + 2 * i, 3, "%02x", sha[i]);
 }
 
-/* The same archive for 1, 2 and 8 threads and for several group sizes, and the same
- * output whatever the decoder's thread count, on a representative subset: samples of
- * English, LLM JSON, code, binary and already-compressed data files and generated text. */
+/* The same archive for 1, 2 and 8 threads and for several group sizes and KV budgets, and
+ * the same output whatever the decoder's thread count and budget, on a representative
+ * subset: samples of English, LLM JSON, code, binary and already-compressed data files and
+ * generated text. A group's KV positions stay within the budget (beyond its first chunk)
+ * on both sides. */
 TEST(codec_thread_invariance) {
     setup s;
     if (!tiny_setup(&s)) return;
@@ -607,14 +613,21 @@ TEST(codec_thread_invariance) {
     lmz_codec_stats st;
     uint8_t want[32], got[32];
     char want_hex[17], got_hex[17];
+    /* budgets in positions: ~2 chunks of ~300 (a group ends early and its last chunk opens
+     * the next), and 1 (every group is one chunk) */
+    const size_t kvb = lmz_kv_bytes_per_position(s.model);
     static const struct {
         int threads, group;
-    } runs[] = {{1, 0}, {2, 0}, {8, 0}, {1, 1}, {2, 5}, {3, 64}};
+        size_t kv_positions;
+    } runs[] = {{1, 0, 0}, {2, 0, 0}, {8, 0, 0}, {1, 1, 0}, {2, 5, 0}, {3, 64, 0}, {1, 64, 700}, {2, 0, 1}};
+    uint64_t longest_chunk = 0;
     for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
         setup v = s;
         v.group = runs[r].group;
+        v.kv_budget_bytes = runs[r].kv_positions * kvb;
         char label[64];
-        snprintf(label, sizeof label, "subset, %d threads, group %d", runs[r].threads, runs[r].group);
+        snprintf(label, sizeof label, "subset, %d threads, group %d, kv %zu", runs[r].threads, runs[r].group,
+                 runs[r].kv_positions);
         double t0 = now();
         CHECK(compress_to(&v, runs[r].threads, label, g.p, g.n, &archive, &st) == 0);
         sha256_of(archive.data, archive.len, r == 0 ? want : got);
@@ -625,11 +638,26 @@ TEST(codec_thread_invariance) {
         CHECKF(r == 0 || !memcmp(want, got, 32), "%s: archive sha256 %s... differs from 1 thread's %s...", label,
                got_hex, want_hex);
         CHECKF(st.chunks > (uint64_t)st.raw_chunks + 4, "too few model-coded chunks to mean anything");
+        if (runs[r].kv_positions == 1) longest_chunk = st.peak_group_positions; /* groups of one chunk */
+        if (runs[r].kv_positions > 1)
+            CHECKF(st.peak_group_positions <= runs[r].kv_positions && st.peak_group_positions > runs[r].kv_positions / 2,
+                   "%s: a group held %llu KV positions", label, (unsigned long long)st.peak_group_positions);
     }
-    static const int decode_threads[] = {1, 8};
-    for (size_t i = 0; i < sizeof decode_threads / sizeof decode_threads[0]; i++) {
-        CHECK(decompress_to(&s, decode_threads[i], "subset", &archive, &out) == 0);
+    CHECKF(longest_chunk > 250 && longest_chunk <= 302, "the longest chunk holds %llu positions, expected ~300",
+           (unsigned long long)longest_chunk);
+    static const struct {
+        int threads;
+        size_t kv_positions;
+    } decodes[] = {{1, 0}, {8, 0}, {2, 700}, {1, 1}};
+    for (size_t i = 0; i < sizeof decodes / sizeof decodes[0]; i++) {
+        setup v = s;
+        v.kv_budget_bytes = decodes[i].kv_positions * kvb;
+        CHECK(decompress_to(&v, decodes[i].threads, "subset", &archive, &out, &st) == 0);
         CHECK(same_bytes("subset", g.p, g.n, &out));
+        const uint64_t cap = decodes[i].kv_positions == 1 ? longest_chunk : decodes[i].kv_positions;
+        CHECKF(decodes[i].kv_positions == 0 || st.peak_group_positions <= cap,
+               "decoding with a budget of %zu positions, a group held %llu", decodes[i].kv_positions,
+               (unsigned long long)st.peak_group_positions);
     }
     lmz_bytebuf_free(&archive);
     lmz_bytebuf_free(&out);
@@ -692,7 +720,7 @@ TEST(codec_real_model) {
     }
     if (!test_failed()) {
         double t0 = now();
-        if (decompress_to(&s, 1, "real model", &archive, &out) == 0 && same_bytes("real model", text, n, &out))
+        if (decompress_to(&s, 1, "real model", &archive, &out, NULL) == 0 && same_bytes("real model", text, n, &out))
             printf("    decompressed with 1 thread in %.2fs\n", now() - t0);
     }
     if (!test_failed() && plain * 4 >= n)
@@ -702,7 +730,7 @@ TEST(codec_real_model) {
     s.context_len = n_context;
     double t0 = now();
     if (!test_failed() && compress_to(&s, 1, "real model with context", text, n, &archive, &st) == 0 &&
-        decompress_to(&s, 1, "real model with context", &archive, &out) == 0 &&
+        decompress_to(&s, 1, "real model with context", &archive, &out, NULL) == 0 &&
         same_bytes("real model with context", text, n, &out)) {
         printf("    with a %zu-byte context: %zu -> %zu bytes (%.1f%%), round trip %.2fs\n", n_context, n, archive.len,
                100.0 * (double)archive.len / (double)n, now() - t0);

@@ -21,10 +21,19 @@
 #include "symbols.h"
 
 #define LOGITS_BUDGET_BYTES (24u << 20) /* logits of one batch, at most (peak RSS target) */
-/* Chunks per batch: each holds a KV cache (~23 MB per 1,000 tokens for SmolLM2), so the
- * group is bounded by the peak-RSS target (model + 150 MiB), not scaled with -T: threads
- * share out each batch's rows instead (measured: 6 chunks at -T 2 gave 309 MiB). */
+/* Chunks per batch, at most: threads share out each batch's rows, so the group is not
+ * scaled with -T. Each chunk of a group holds a KV cache for its positions (~23 KB a
+ * position for SmolLM2, and a 4 KiB chunk has 900-1,536), so a group also ends before its
+ * positions would take more than a KV budget (always at least one chunk). The budgets keep
+ * the peak RSS within the target of model file + 150 MiB on any text: measured with
+ * SmolLM2, everything but the KV cache takes ~157 MiB compressing (the logits budget
+ * included) and ~130 MiB decompressing, so 84 and 108 MiB of cache fit (before, 4 chunks
+ * of token-dense escaped JSON took 254 MiB). Decoding gets the larger budget because its
+ * lockstep width is its speed; a compression batch is LOGITS_BUDGET_BYTES of rows however
+ * many chunks share it. */
 #define DEFAULT_GROUP 4
+#define KV_BUDGET_BYTES (84u << 20)
+#define DECODE_KV_BUDGET_BYTES (108u << 20)
 #define RAW_ESCAPE_SHARE 0.25           /* more escaped bytes than this: store without coding */
 #define RAW_BYTE_ENTROPY 7.2            /* order-0 bits/byte above which a chunk is stored uncoded */
 
@@ -41,6 +50,8 @@ int lmz_codec_init(lmz_codec *c, const lmz_model *model, const lmz_tokenizer *to
     c->chunk_bytes = chunk_bytes > 0 ? chunk_bytes : LMZ_DEFAULT_CHUNK_BYTES;
     c->chunk_tokens = chunk_tokens > 0 ? chunk_tokens : LMZ_DEFAULT_CHUNK_TOKENS;
     c->group = group > 0 ? group : DEFAULT_GROUP;
+    c->kv_budget_bytes = KV_BUDGET_BYTES;
+    c->decode_kv_budget_bytes = DECODE_KV_BUDGET_BYTES;
     if (context && context_len) {
         size_t n;
         if (lmz_tokenize(tok, (const char *)context, context_len, false, false, &c->context, &n)) return -1;
@@ -85,6 +96,17 @@ int lmz_sink_to_bytebuf(void *ctx, const void *data, size_t len) { return lmz_by
 int lmz_write_to_bytebuf(void *ctx, const uint8_t *data, size_t len) { return lmz_bytebuf_append(ctx, data, len); }
 
 static int n_ctx_for(const lmz_codec *c, int max_symbols) { return 1 + (int)c->n_context + max_symbols; }
+
+/* Model positions a chunk of N_SYMS coded symbols holds in the KV cache (a stored chunk, 0). */
+static size_t chunk_positions(const lmz_codec *c, size_t n_syms) { return n_syms ? 1 + c->n_context + n_syms : 0; }
+
+/* Whether a chunk of NEED positions joins a group that has N chunks holding USED: the first
+ * always does, the others while the group's cache stays within BUDGET bytes. */
+static bool joins_group(const lmz_codec *c, int n, size_t used, size_t need, size_t budget) {
+    if (n == 0) return true;
+    if (n >= c->group) return false;
+    return (used + need) * lmz_kv_bytes_per_position(c->model) <= budget;
+}
 
 /* A context for G chunks of up to MAX_SYMBOLS symbols each, with the codec's adapter. */
 static lmz_ctx *codec_ctx(const lmz_codec *c, int max_symbols, int g) {
@@ -232,8 +254,8 @@ static int code_group(const lmz_codec *c, lmz_ctx *ctx, int32_t **syms, const si
         g.syms[k] = syms[k];
         g.n_syms[k] = n_syms[k];
         lmz_renc_init(&g.enc[k], &out[k]);
-        lmz_ctx_reset_seq(ctx, k);
     }
+    lmz_ctx_release_kv(ctx);
     /* next[k]: the next model position of chunk k to evaluate */
     size_t *next = lmz_calloc((size_t)n, sizeof *next);
     if (!next) goto done;
@@ -317,6 +339,7 @@ static int decode_group(const lmz_codec *c, lmz_ctx *ctx, const lmz_archive_chun
     float *logits = NULL;
     int rc = -1;
     if (group_alloc(&g, c, n, c->threads)) goto done;
+    lmz_ctx_release_kv(ctx);
     g.dec = lmz_calloc((size_t)n, sizeof *g.dec);
     logits = lmz_malloc((size_t)n * V * sizeof(float));
     if (!g.dec || !logits || batch_alloc(&b, (size_t)n * prefix)) goto done;
@@ -324,7 +347,6 @@ static int decode_group(const lmz_codec *c, lmz_ctx *ctx, const lmz_archive_chun
         g.syms[k] = syms[k];
         g.n_syms[k] = chunks[k]->meta.token_count;
         lmz_rdec_init(&g.dec[k], chunks[k]->payload, chunks[k]->meta.payload_bytes);
-        lmz_ctx_reset_seq(ctx, k);
         for (size_t p = 0; p < prefix; p++) batch_add(&b, token_at(&g, k, p), (int)p, k, p + 1 == prefix);
         g.rows[k] = 1;
         g.row_of[k] = k;
@@ -430,10 +452,20 @@ int lmz_compress(lmz_codec *c, lmz_read_fn read, void *rctx, lmz_archive_sink si
     for (int k = 0; k < G; k++)
         if (!(ch[k].bytes = lmz_malloc((size_t)c->chunk_bytes))) goto done;
 
-    while (!eof || carry_len) {
+    int held = 0; /* > 0: ch[held] is a chunk that did not fit the last group and opens the next */
+    while (!eof || carry_len || held) {
         int n = 0;
-        /* gather up to G chunks */
-        while (n < G) {
+        size_t used = 0; /* the group's KV positions */
+        if (held) {
+            pending_chunk t = ch[0];
+            ch[0] = ch[held];
+            ch[held] = t;
+            used = chunk_positions(c, ch[0].raw ? 0 : ch[0].n_syms);
+            n = 1;
+            held = 0;
+        }
+        /* gather up to G chunks, within the KV budget */
+        while (n < G && (!eof || carry_len)) {
             pending_chunk *pc = &ch[n];
             memcpy(pc->bytes, carry, carry_len);
             long got = eof ? 0 : read_full(read, rctx, pc->bytes + carry_len, (size_t)c->chunk_bytes - carry_len);
@@ -464,10 +496,16 @@ int lmz_compress(lmz_codec *c, lmz_read_fn read, void *rctx, lmz_archive_sink si
                 pc->raw = (double)escapes > RAW_ESCAPE_SHARE * (double)pc->n_syms;
             }
             st->escapes += escapes;
+            size_t need = chunk_positions(c, pc->raw ? 0 : pc->n_syms);
+            if (!joins_group(c, n, used, need, c->kv_budget_bytes)) {
+                held = n;
+                break;
+            }
+            used += need;
             n++;
-            if (eof && !carry_len) break;
         }
         if (n == 0) break;
+        if (used > st->peak_group_positions) st->peak_group_positions = used;
         int m = 0;
         for (int k = 0; k < n; k++) {
             ch[k].payload.len = 0;
@@ -574,8 +612,16 @@ int lmz_decompress(lmz_codec *c, const lmz_archive *a, lmz_write_fn write, void 
     if ((max_tokens && !ctx) || !syms || !coded || !bytes) goto done;
     for (int k = 0; k < G; k++)
         if (!(syms[k] = lmz_malloc((size_t)(max_tokens ? max_tokens : 1) * sizeof(int32_t)))) goto done;
-    for (uint64_t first = 0; first < a->n_chunks; first += (uint64_t)G) {
-        int n = (int)(a->n_chunks - first < (uint64_t)G ? a->n_chunks - first : (uint64_t)G);
+    int n;
+    for (uint64_t first = 0; first < a->n_chunks; first += (uint64_t)n) {
+        /* the next chunks, up to G within the KV budget (as lmz_compress groups them) */
+        size_t used = 0;
+        for (n = 0; first + (uint64_t)n < a->n_chunks; n++) {
+            size_t need = chunk_positions(c, a->chunks[first + (uint64_t)n].meta.token_count);
+            if (!joins_group(c, n, used, need, c->decode_kv_budget_bytes)) break;
+            used += need;
+        }
+        if (used > st->peak_group_positions) st->peak_group_positions = used;
         int m = 0;
         for (int k = 0; k < n; k++)
             if (a->chunks[first + k].meta.token_count) coded[m++] = &a->chunks[first + k];

@@ -6,8 +6,9 @@
  * optional context (text the receiver also has, e.g. the prompt of a response; it is not
  * stored), then the chunk's symbols. Chunks are processed in groups that share one batch:
  * compression evaluates all their positions together, decompression advances all of them
- * one symbol per step in lockstep. A chunk that codes no smaller than its bytes is stored.
- * The archive does not depend on the thread count or the group size. */
+ * one symbol per step in lockstep; a group is at most `group` chunks whose KV cache fits
+ * a budget. A chunk that codes no smaller than its bytes is stored. The archive
+ * does not depend on the thread count or on how chunks are grouped. */
 #ifndef LMZ_CODEC_H
 #define LMZ_CODEC_H
 
@@ -32,7 +33,9 @@ typedef struct {
     int32_t start, escape;      /* the start token and the token standing for an escaped byte */
     int threads;
     int chunk_bytes, chunk_tokens;
-    int group;                  /* chunks per batch */
+    int group;                  /* chunks per batch, at most */
+    size_t kv_budget_bytes;     /* a group's KV cache, at most (beyond its first chunk), when */
+    size_t decode_kv_budget_bytes; /* compressing / decompressing; set by lmz_codec_init */
     int32_t *context;           /* context tokens (after the start token), owned */
     size_t n_context;
     uint8_t context_sha256[32];
@@ -44,6 +47,7 @@ typedef struct {
 
 typedef struct {
     uint64_t input_bytes, output_bytes, chunks, raw_chunks, symbols, escapes;
+    uint64_t peak_group_positions; /* the most KV cache positions one group of chunks held */
     double ideal_bits;          /* sum of -log2 p over coded symbols (+8 per escaped byte) */
     double coded_bits;          /* payload bits of the model-coded chunks */
 } lmz_codec_stats;

@@ -14,6 +14,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "../kernels/attention.h"
 #include "../kernels/quant.h"
@@ -33,7 +34,8 @@ struct lmz_ctx {
     const lmz_model *m;
     int n_ctx, n_seq, kv_dim;
     lmz_pool *pool;
-    uint16_t *k_cache, *v_cache;   /* [layer][seq][pos][kv_dim] fp16 */
+    uint16_t *k_cache, *v_cache;   /* [layer][seq][pos][kv_dim] fp16, mapped anonymously */
+    size_t cache_bytes;            /* of each */
     int *seq_len;
     /* scratch for one internal batch */
     float *x, *xn, *q, *k, *v, *attn, *tmp, *gate, *up, *logit_rows;
@@ -66,6 +68,21 @@ static size_t max_act_bytes(const lmz_model *m) {
     return mx;
 }
 
+/* The caches are mapped, not allocated, so that lmz_ctx_release_kv can hand their pages back:
+ * untouched pages cost no memory, and the resident set follows the positions in use. */
+static uint16_t *map_cache(size_t bytes) {
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void unmap_cache(uint16_t *cache, size_t bytes) {
+    if (cache) munmap(cache, bytes);
+}
+
+size_t lmz_kv_bytes_per_position(const lmz_model *m) {
+    return 2 * (size_t)m->n_layer * (size_t)m->n_head_kv * (size_t)m->head_dim * sizeof(uint16_t);
+}
+
 lmz_ctx *lmz_ctx_create(const lmz_model *m, int n_ctx, int n_seq, int n_threads) {
     if (n_ctx < 1 || n_seq < 1) {
         lmz_fail("context size and sequence count must be positive");
@@ -78,10 +95,10 @@ lmz_ctx *lmz_ctx_create(const lmz_model *m, int n_ctx, int n_seq, int n_threads)
     c->n_seq = n_seq;
     c->kv_dim = m->n_head_kv * m->head_dim;
     c->pool = lmz_pool_create(n_threads);
-    size_t cache_elems = (size_t)m->n_layer * n_seq * n_ctx * c->kv_dim;
+    c->cache_bytes = (size_t)m->n_layer * n_seq * n_ctx * c->kv_dim * sizeof(uint16_t);
     const int E = m->n_embd, QD = m->n_head * m->head_dim, F = m->n_ff, B = MAX_UBATCH;
-    c->k_cache = lmz_malloc(cache_elems * sizeof(uint16_t));
-    c->v_cache = lmz_malloc(cache_elems * sizeof(uint16_t));
+    c->k_cache = map_cache(c->cache_bytes);
+    c->v_cache = map_cache(c->cache_bytes);
     c->seq_len = lmz_calloc((size_t)n_seq, sizeof(int));
     c->x = lmz_malloc((size_t)B * E * sizeof(float));
     c->xn = lmz_malloc((size_t)B * (E > QD ? E : QD) * sizeof(float));
@@ -110,7 +127,9 @@ lmz_ctx *lmz_ctx_create(const lmz_model *m, int n_ctx, int n_seq, int n_threads)
 void lmz_ctx_free(lmz_ctx *c) {
     if (!c) return;
     lmz_pool_free(c->pool);
-    void *bufs[] = {c->k_cache, c->v_cache, c->seq_len, c->x, c->xn, c->q, c->k, c->v, c->attn, c->tmp,
+    unmap_cache(c->k_cache, c->cache_bytes);
+    unmap_cache(c->v_cache, c->cache_bytes);
+    void *bufs[] = {c->seq_len, c->x, c->xn, c->q, c->k, c->v, c->attn, c->tmp,
                     c->gate, c->up, c->logit_rows, c->act, c->scores, c->rope_cos, c->rope_sin, c->lora_z};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     free(c);
@@ -120,6 +139,14 @@ int lmz_ctx_n_ctx(const lmz_ctx *c) { return c->n_ctx; }
 const lmz_model *lmz_ctx_model(const lmz_ctx *c) { return c->m; }
 lmz_pool *lmz_ctx_pool(lmz_ctx *c) { return c->pool; }
 void lmz_ctx_reset_seq(lmz_ctx *c, int seq) { c->seq_len[seq] = 0; }
+
+void lmz_ctx_release_kv(lmz_ctx *c) {
+    memset(c->seq_len, 0, (size_t)c->n_seq * sizeof(int));
+    /* MADV_DONTNEED drops the pages; the next write maps zeroed ones. Advice only: if it
+     * fails, the memory simply stays resident. */
+    madvise(c->k_cache, c->cache_bytes, MADV_DONTNEED);
+    madvise(c->v_cache, c->cache_bytes, MADV_DONTNEED);
+}
 int lmz_ctx_seq_len(const lmz_ctx *c, int seq) { return c->seq_len[seq]; }
 
 int lmz_ctx_set_lora(lmz_ctx *c, const lmz_lora *lora) {

@@ -78,6 +78,13 @@ struct lmz_lora;
 int lmz_ctx_set_lora(lmz_ctx *c, const struct lmz_lora *lora);
 /* Forgets the cached positions of a sequence. */
 void lmz_ctx_reset_seq(lmz_ctx *c, int seq);
+/* Forgets every sequence's cached positions and returns the cache's memory to the system;
+ * it comes back, page by page, as positions are written. A caller that reuses one context
+ * for many short-lived sequences (the codec's chunk groups) keeps its resident set at what
+ * the current sequences hold, not at the most any of them ever held. */
+void lmz_ctx_release_kv(lmz_ctx *c);
+/* Bytes of K and V cache that one position of one sequence takes (every layer, fp16). */
+size_t lmz_kv_bytes_per_position(const lmz_model *m);
 int lmz_ctx_seq_len(const lmz_ctx *c, int seq);
 
 /* A batch: token i goes to sequence seq[i] at position pos[i]. Within a batch, positions
