@@ -15,7 +15,11 @@ record).
 
 lmz is slow (one LLM forward pass per token), so by default every file is capped to its first
 --max-bytes bytes (4096; --full: no cap) and K = --responses records are taken from each
-response file (every (n/K)-th record, deterministic; default 3). Sized on this 2-CPU machine
+response file (every (n/K)-th record, deterministic; default 3). Whole files are hours of CPU
+(~15 MB of LLM text at ~2 KB/s compressing and ~0.85 KB/s decompressing per core), more than
+one sitting: lmz's verified results are kept in bench/results/lmz-archives.jsonl (committed;
+see ArchiveStore), reused by every later run on any machine, and --lmz-hours H bounds how long
+one run spends measuring new ones (smallest inputs first), so successive runs complete it. Sized on this 2-CPU machine
 while other work loaded it (lmz at ~330 B/s compressing and ~170 B/s decompressing with -T 1,
 qwen25coder ~10x slower) to stay under ~45 minutes; the committed report's default run took
 28 minutes (load average 6.5 at its start, ~1 by its end). Each compressor gets exactly the same
@@ -42,6 +46,7 @@ Standard library only.
 
 usage: compress_bench.py [--max-bytes N | --full] [--responses K] [--models a,b|none]
                          [--subset-bytes N] [--threads N|auto] [--no-llama-zip] [--out-dir DIR]
+                         [--lmz-hours H] [--store FILE | --no-store]
        (make bench passes $COMPRESS_BENCH_ARGS)
 """
 import argparse, datetime, hashlib, json, os, re, shutil, subprocess, sys, tempfile, time
@@ -54,7 +59,8 @@ ROOT, CACHE = common.ROOT, common.CACHE
 SECTION = "compression"
 DATA = os.environ.get("LMZ_DATA") or os.path.normpath(os.path.join(ROOT, "..", "shared", "data"))
 LLAMA_ZIP_DIR = os.path.join(os.environ.get("LMZ_REF") or os.path.join(CACHE, "ref"), "llama-zip")
-CACHE_FILE = os.path.join(CACHE, "bench-compress", "results.jsonl")   # for --resume
+CACHE_FILE = os.path.join(CACHE, "bench-compress", "results.jsonl")   # llama-zip results, for --resume
+STORE_FILE = os.path.join(ROOT, "bench", "results", "lmz-archives.jsonl")  # verified lmz results, committed
 
 DEFAULT_MODEL = "smollm2"
 BIG_MODELS = ["gemma3", "qwen25coder"]          # used when present (or named with --models)
@@ -232,16 +238,82 @@ def build_subset(subset_bytes, k):
     return items
 
 
+# ---------------------------------------------------------------- the results store
+
+def codec_versions():
+    """The archive format's engine and coder versions and the default chunking, from codec.h:
+    with the model file, what an archive's bytes depend on besides the input and context."""
+    with open(os.path.join(ROOT, "src", "codec", "codec.h")) as f:
+        h = f.read()
+    out = {}
+    for key, name in (("engine", "LMZ_ENGINE_VERSION"), ("coder", "LMZ_CODER_VERSION"),
+                      ("chunk_bytes", "LMZ_DEFAULT_CHUNK_BYTES"), ("chunk_tokens", "LMZ_DEFAULT_CHUNK_TOKENS")):
+        m = re.search(r"#define %s (\d+)" % name, h)
+        if not m:
+            raise BenchError("src/codec/codec.h has no %s" % name)
+        out[key] = int(m.group(1))
+    return out
+
+
+class ArchiveStore:
+    """Verified lmz results that outlive a run, committed in STORE_FILE (one JSON line each).
+
+    lmz's archives are the same bytes on every machine, thread count, SIMD level and build
+    (docs/determinism.md), so an archive depends only on the model file, the format (engine
+    and coder versions, default chunking), the input and the context. A result recorded once,
+    after its round trip was verified, is reused by later runs on any machine: a run too long
+    for one sitting (whole files: hours of CPU) is completed over several, each adding what it
+    measured. Before trusting the store, a run codes one stored input again (the canary) and
+    refuses the store if the archive differs. Timings in the store belong to the machine that
+    measured them; throughput is reported from this run's own measurements only."""
+
+    def __init__(self, path):
+        self.path, self.entries, self.model_sha = path, {}, {}
+        self.versions = codec_versions()
+        if os.path.exists(path):
+            with open(path) as f:
+                for n, line in enumerate(f, 1):
+                    if not line.strip():
+                        continue
+                    try:
+                        r = json.loads(line)
+                        self.entries[json.dumps(r["key"], sort_keys=True)] = r
+                    except (ValueError, KeyError) as e:
+                        raise BenchError("%s line %d is not a store entry (%s); fix or delete it" % (path, n, e))
+        self.reused = 0
+
+    def key(self, model_path, data, ctx):
+        if model_path not in self.model_sha:
+            self.model_sha[model_path] = common.file_sha256(model_path)
+        return dict(self.versions, model_sha256=self.model_sha[model_path], input_sha256=sha256(data),
+                    context_sha256=sha256(ctx) if ctx is not None else None)
+
+    def get(self, key):
+        return self.entries.get(json.dumps(key, sort_keys=True))
+
+    def add(self, key, entry):
+        rec = dict(entry, key=key)
+        self.entries[json.dumps(key, sort_keys=True)] = rec
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        with open(self.path, "a") as f:
+            f.write(json.dumps(rec, sort_keys=True) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+
 # ---------------------------------------------------------------- compressors
 
 class Runner:
     """Runs compressors on items, verifies round trips, memoizes results by content within a
-    run (the subset shares its responses with the main set). Every lmz and llama-zip result is
-    also appended to CACHE_FILE; with --resume, results there with the same key (binary, model
-    file, thread count, input and context bytes) are reused instead of run again."""
+    run (the subset shares its responses with the main set). lmz results come from and go to
+    the ArchiveStore (when there is one). Every llama-zip result is appended to CACHE_FILE;
+    with --resume, results there with the same key (llama-zip version, model file, thread
+    count, input bytes) are reused instead of run again."""
 
-    def __init__(self, tmp, lmz_exe, lmz_sha, threads, timeout_per_kb, resume):
+    def __init__(self, tmp, lmz_exe, lmz_sha, threads, timeout_per_kb, resume, store, deadline):
         self.tmp, self.lmz, self.lmz_sha, self.threads, self.tpk = tmp, lmz_exe, lmz_sha, threads, timeout_per_kb
+        self.store, self.deadline = store, deadline
+        self.skipped = []   # ids of inputs left unmeasured because the --lmz-hours budget ran out
         self.memo = {}
         self.reused = 0
         self.disk = {}
@@ -304,16 +376,26 @@ class Runner:
             f.write(what + "\n")
         return d
 
-    def lmz_run(self, model_name, model_path, item, use_context=True, slow=1.0):
+    def lmz_run(self, model_name, model_path, item, use_context=True, slow=1.0, fresh=False):
+        """lmz's result on ITEM: {"size", "compress_s", "decompress_s", "ideal_bits", "chunks",
+        "archive_sha256", "fresh"}, from the store unless FRESH; None when the --lmz-hours budget
+        is spent and the store has no result."""
         ctx = item.context if use_context else None
         key = ("lmz", model_path, sha256(item.data), sha256(ctx) if ctx is not None else None)
-        if key in self.memo:
+        if key in self.memo and not fresh:
             return self.memo[key]
-        dkey = self.disk_key("lmz", model_path, item.data, ctx)
-        hit = self.cached(dkey)
+        skey = self.store.key(model_path, item.data, ctx) if self.store else None
+        hit = self.store.get(skey) if skey and not fresh else None
         if hit:
-            self.memo[key] = hit
-            return hit
+            self.store.reused += 1
+            res = {k: hit[k] for k in ("size", "compress_s", "decompress_s", "ideal_bits", "chunks", "archive_sha256")
+                   if k in hit}
+            res["fresh"] = False
+            self.memo[key] = res
+            return res
+        if self.deadline and time.time() > self.deadline and not fresh:
+            self.skipped.append(item.id)
+            return None
         inp, arc, out, cpath = (os.path.join(self.tmp, n) for n in ("in.bin", "in.lmz", "out.bin", "ctx.bin"))
         with open(inp, "wb") as f:
             f.write(item.data)
@@ -352,7 +434,10 @@ class Runner:
                              "byte %d. Input, context and archive kept in %s"
                              % (model_name, item.id, q.returncode, len(back), len(item.data), first, d))
         err = p.stderr.decode("utf-8", "replace")
-        res = {"size": os.path.getsize(arc), "compress_s": tc, "decompress_s": td}
+        with open(arc, "rb") as f:
+            archive = f.read()
+        res = {"size": len(archive), "compress_s": tc, "decompress_s": td, "archive_sha256": sha256(archive),
+               "fresh": True}
         m = re.search(r"ideal ([0-9.]+)", err)
         if m:
             res["ideal_bits"] = float(m.group(1)) * len(item.data)
@@ -360,8 +445,32 @@ class Runner:
         if m:
             res["chunks"] = int(m.group(1))
         self.memo[key] = res
-        self.store(dkey, res)
+        if self.store and not self.store.get(skey):
+            self.store.add(skey, dict({k: v for k, v in res.items() if k != "fresh"},
+                                      input_bytes=len(item.data), context_bytes=len(ctx) if ctx is not None else None,
+                                      input=item.id, model=model_name, threads=self.threads,
+                                      cpu=common.cpu_info()["model"], lmz_commit=common.lmz_git(),
+                                      date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")))
         return res
+
+    def check_store(self, model_name, model_path, items):
+        """The canary: codes the smallest of ITEMS that the store holds again and compares the
+        archive. Returns its id, or None when the store holds none of them."""
+        held = [it for it in items if self.store.get(self.store.key(model_path, it.data, it.context))]
+        if not held:
+            return None
+        it = min(held, key=lambda i: len(i.data))
+        want = self.store.get(self.store.key(model_path, it.data, it.context))
+        got = self.lmz_run(model_name, model_path, it, fresh=True)
+        if got["archive_sha256"] != want.get("archive_sha256"):
+            raise BenchError("%s holds an archive of %s (%s, %d bytes, sha256 %s...) that this lmz codes differently "
+                             "(%d bytes, sha256 %s...): the store was made by an lmz whose archives differ. If the "
+                             "format changed on purpose, bump LMZ_ENGINE_VERSION/LMZ_CODER_VERSION in "
+                             "src/codec/codec.h (old entries then no longer match); otherwise this is a determinism "
+                             "bug to find before anything is measured."
+                             % (self.store.path, it.id, model_name, want["size"], want.get("archive_sha256", "?")[:16],
+                                got["size"], got["archive_sha256"][:16]))
+        return it.id
 
 
 # ---------------------------------------------------------------- llama-zip
@@ -614,8 +723,16 @@ def main():
     ap.add_argument("--out-dir", help="where report.md/report.json go (default: bench/)")
     ap.add_argument("--no-write", action="store_true", help="print the tables only")
     ap.add_argument("--resume", action="store_true",
-                    help="reuse lmz/llama-zip results of an interrupted run with the same binary, models, threads "
+                    help="reuse llama-zip results of an interrupted run with the same llama-zip, model, threads "
                     "and bytes (kept in %s); the report counts them" % CACHE_FILE)
+    ap.add_argument("--store", default=STORE_FILE,
+                    help="verified lmz results reused across runs and machines (default %(default)s, committed; "
+                    "see ArchiveStore)")
+    ap.add_argument("--no-store", action="store_true", help="measure every lmz input again; record nothing")
+    ap.add_argument("--lmz-hours", type=float, default=0,
+                    help="stop starting new lmz inputs after this many hours (0: no limit); the inputs left "
+                    "out are listed and the tables cover only the measured ones, so a later run (with the "
+                    "store) goes on where this one stopped")
     ap.add_argument("--render-only", action="store_true",
                     help="rewrite the Markdown section from the section already in report.json (no runs)")
     a = ap.parse_args()
@@ -699,7 +816,19 @@ def main():
             lmz_exe = os.path.join(tmp, "lmz")
             shutil.copy2(a.lmz, lmz_exe)
             lmz_sha = common.file_sha256(lmz_exe)
-            runner = Runner(tmp, lmz_exe, lmz_sha, threads, a.timeout_per_kb, a.resume)
+            store = None if a.no_store else ArchiveStore(a.store)
+            runner = Runner(tmp, lmz_exe, lmz_sha, threads, a.timeout_per_kb, a.resume, store, None)
+            if store:
+                canary = runner.check_store("lmz " + DEFAULT_MODEL, default_path, main_items + sub_items)
+                log("results store %s: %d entries; %s" % (
+                    store.path, len(store.entries),
+                    "canary %s coded again to the same archive" % canary if canary else
+                    "none for these inputs (nothing to check)"))
+                if canary:
+                    notes.append("lmz results store (%s): inputs measured by earlier runs are reused (their "
+                                 "round trips were verified then; archives are machine-independent); this run "
+                                 "coded %s again and got the same archive" % (os.path.relpath(store.path, ROOT),
+                                                                            canary))
 
             def peers_on(items):
                 out = {}
@@ -716,36 +845,48 @@ def main():
             per_item_sub = {it.id: it.row() for it in sub_items}
 
             def run_lmz(label, name, path, items, sizes, rows, use_context=True, slow=1.0, stats_key=None):
+                """Smallest inputs first, so that a run cut short by --lmz-hours covers the most of them.
+                Throughput counts only this run's own measurements (stored timings are another machine's)."""
                 sizes[label] = {}
                 ideal_key = "(%s model bits)" % label
                 sizes[ideal_key] = {}
-                st = lmz_stats.setdefault(stats_key or label, {"model": name, "bytes": 0, "compress_s": 0.0, "decompress_s": 0.0,
-                                                  "inputs": 0, "ideal_bits": 0.0, "ideal_complete": True})
-                total = sum(len(i.data) for i in items)
-                done = 0
-                t_start = time.time()
-                for n, it in enumerate(items):
+                st = lmz_stats.setdefault(stats_key or label, {"model": name, "bytes": 0, "inputs": 0, "compress_s": 0.0,
+                                                               "decompress_s": 0.0, "fresh_inputs": 0, "fresh_bytes": 0,
+                                                               "ideal_bits": 0.0, "ideal_complete": True})
+                order = sorted(items, key=lambda i: len(i.data))
+                total = sum(len(i.data) for i in order)
+                done = fresh_done = 0
+                fresh_s = 0.0
+                for n, it in enumerate(order):
                     r = runner.lmz_run(name, path, it, use_context, slow)
+                    done += len(it.data)
+                    if r is None:
+                        continue
                     sizes[label][it.id] = r["size"]
                     rows[it.id][label] = r["size"]
-                    done += len(it.data)
                     st["bytes"] += len(it.data)
-                    st["compress_s"] += r["compress_s"]
-                    st["decompress_s"] += r["decompress_s"]
                     st["inputs"] += 1
+                    if r["fresh"]:
+                        st["compress_s"] += r["compress_s"]
+                        st["decompress_s"] += r["decompress_s"]
+                        st["fresh_inputs"] += 1
+                        st["fresh_bytes"] += len(it.data)
+                        fresh_done += len(it.data)
+                        fresh_s += r["compress_s"] + r["decompress_s"]
                     if "ideal_bits" in r:
                         st["ideal_bits"] += r["ideal_bits"]
                         sizes[ideal_key][it.id] = r["ideal_bits"] / 8.0
                         rows[it.id][label + ": model bits"] = round(r["ideal_bits"], 1)
                     else:
                         st["ideal_complete"] = False
-                    el = time.time() - t_start
-                    log("%s [%d/%d] %s: %d -> %d B (%.3f bits/byte), compress %.1fs, decompress %.1fs; "
-                        "ETA %.0fs" % (label, n + 1, len(items), it.id, len(it.data), r["size"],
-                                       bpb(r["size"], len(it.data)), r["compress_s"], r["decompress_s"],
-                                       el / done * (total - done) if done else 0))
+                    log("%s [%d/%d] %s: %d -> %d B (%.3f bits/byte), %s; ETA %.0fs"
+                        % (label, n + 1, len(order), it.id, len(it.data), r["size"], bpb(r["size"], len(it.data)),
+                           "compress %.1fs, decompress %.1fs" % (r["compress_s"], r["decompress_s"]) if r["fresh"]
+                           else "from the store", fresh_s / fresh_done * (total - done) if fresh_done else 0))
 
             dflt = "lmz " + DEFAULT_MODEL
+            if a.lmz_hours > 0:
+                runner.deadline = time.time() + 3600 * a.lmz_hours
             run_lmz(dflt, DEFAULT_MODEL, default_path, main_items, sizes_main, per_item)
             run_lmz(dflt, DEFAULT_MODEL, default_path, sub_items, sizes_sub, per_item_sub,
                     stats_key=dflt + " (subset)")
@@ -784,9 +925,29 @@ def main():
                     for r in per_item_sub.values():
                         r.pop("llama-zip", None)
             if runner.reused:
-                notes.append("%d lmz/llama-zip results were reused from the results cache of an earlier run "
-                             "(--resume: same binary, model file, threads and bytes), their timings included"
+                notes.append("%d llama-zip results were reused from the results cache of an earlier run "
+                             "(--resume: same llama-zip, model file, threads and bytes), their timings included"
                              % runner.reused)
+            if store and store.reused:
+                notes.append("%d lmz results came from the store; their timings are not in the speed table"
+                             % store.reused)
+            skipped_main = [it.id for it in main_items if it.id not in sizes_main[dflt]]
+            if len(skipped_main) == len(main_items):
+                raise BenchError("--lmz-hours %.2f ran out before lmz measured any input of the main set" % a.lmz_hours)
+            if skipped_main:
+                # The main tables cover the inputs lmz measured, every compressor on the same ones.
+                main_all = main_items
+                main_items = [it for it in main_items if it.id in sizes_main[dflt]]
+                per_item = {it.id: per_item[it.id] for it in main_items}
+                notes.append("--lmz-hours %.2f ran out: the main set covers %d of %d inputs (%d of %d bytes); not "
+                             "measured yet: %s" % (a.lmz_hours, len(main_items), len(main_all),
+                                                   sum(len(i.data) for i in main_items),
+                                                   sum(len(i.data) for i in main_all), ", ".join(skipped_main)))
+                mb = sum(len(i.data) for i in main_items)
+            skipped_sub = sorted(set(runner.skipped) - set(skipped_main))
+            if skipped_sub:
+                notes.append("--lmz-hours ran out before these subset inputs (their groups show —): %s"
+                             % ", ".join(skipped_sub))
 
             # For scale: the peers on the files uncapped (lmz is not run on them).
             full = None
@@ -812,11 +973,13 @@ def main():
 
         throughput = []
         for label, st in lmz_stats.items():
+            if not st["fresh_inputs"]:
+                continue
             throughput.append({"compressor": label.replace(" (subset)", ""), "set": "main" if label == dflt else "subset",
-                               "model": st["model"], "inputs": st["inputs"], "bytes": st["bytes"],
+                               "model": st["model"], "inputs": st["fresh_inputs"], "bytes": st["fresh_bytes"],
                                "compress_s": round(st["compress_s"], 2), "decompress_s": round(st["decompress_s"], 2),
-                               "compress_Bps": st["bytes"] / st["compress_s"] if st["compress_s"] else None,
-                               "decompress_Bps": st["bytes"] / st["decompress_s"] if st["decompress_s"] else None})
+                               "compress_Bps": st["fresh_bytes"] / st["compress_s"] if st["compress_s"] else None,
+                               "decompress_Bps": st["fresh_bytes"] / st["decompress_s"] if st["decompress_s"] else None})
         if lz:
             throughput.append({"compressor": "llama-zip", "set": "subset", "model": DEFAULT_MODEL, "inputs": len(sub_items),
                                "bytes": lz["bytes"], "compress_s": round(lz["compress_s"], 2),
@@ -902,7 +1065,8 @@ def markdown_section(d):
            "Bits per original byte (8 × compressed bytes / original bytes; lower is better, best of each row "
            "in bold). Group and overall rows are sums of compressed bytes over sums of original bytes. lmz's "
            "size is its whole archive (container included), each peer's its whole output. Every lmz archive "
-           "was decompressed and compared byte for byte.", "",
+           "was decompressed and compared byte for byte (by the run that measured it: see the store note "
+           "below).", "",
            "### Main set (default model)", "",
            "Budget: %s (`--max-bytes`, `--full` removes the cap); %d responses per response file "
            "(`--responses`), records ⌊i·n/K⌋. Responses: lmz gets the prompt as `--context` (not stored, "
@@ -947,8 +1111,9 @@ def markdown_section(d):
                 "The %d files of the main set that the cap shortened, whole (%d bytes)." % (u["inputs"], u["bytes"]), ""]
         out += md_table(items, [(n, n) for n in d["peers"]], u["bits_per_byte"])
     out += ["", "### Speed", "",
-            "Bytes of original per second of wall time, summed over the inputs (one process per input and "
-            "direction, model loading included); -T %d (%s)." % (d["threads"], d["threads_choice"]), "",
+            "Bytes of original per second of wall time, summed over the inputs this run measured itself (one "
+            "process per input and direction, model loading included; results reused from the store are not "
+            "timed again); -T %d (%s)." % (d["threads"], d["threads_choice"]), "",
             "| compressor | set | inputs | bytes | compress s | decompress s | compress B/s | decompress B/s |",
             "|---|---|---:|---:|---:|---:|---:|---:|"]
     for t in d["throughput"]:
