@@ -80,13 +80,16 @@ def resolve_models(wanted):
 
 # ---------------------------------------------------------------- llama.cpp
 
-def build_llamacpp():
-    log_path = os.path.join(os.environ.get("LMZ_REF") or os.path.join(CACHE, "ref"), "build_llamacpp.log")
+def build_llamacpp(no_amx=False):
+    log_path = os.path.join(os.environ.get("LMZ_REF") or os.path.join(CACHE, "ref"),
+                            "build_llamacpp%s.log" % ("_noamx" if no_amx else ""))
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
-    log("building/locating llama.cpp with tools/ref/build_llamacpp.sh (log: %s)" % log_path)
+    log("building/locating llama.cpp%s with tools/ref/build_llamacpp.sh (log: %s)"
+        % (" without AMX" if no_amx else "", log_path))
+    env = dict(os.environ, LLAMA_CPP_NO_AMX="1" if no_amx else "0")
     with open(log_path, "w") as lf:
         p = subprocess.run(["bash", "tools/ref/build_llamacpp.sh"], cwd=ROOT, stdout=subprocess.PIPE,
-                           stderr=lf, text=True)
+                           stderr=lf, text=True, env=env)
     if p.returncode != 0:
         with open(log_path) as lf:
             tail = "".join(lf.readlines()[-25:])
@@ -139,6 +142,17 @@ def llamacpp_info(d, exe):
                 opts[m.group(1)] = m.group(2).strip()
         info["cmake"] = opts
     return info
+
+
+def crashing_models(exe, models):
+    """The models whose prompt processing crashes this llama-bench (a short probe each)."""
+    bad = []
+    for name, _, path in models:
+        p = subprocess.run([exe, "-m", path, "-p", "32", "-n", "0", "-t", "1", "-r", "1"], cwd=ROOT,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
+        if p.returncode < 0:
+            bad.append("%s (signal %d)" % (name, -p.returncode))
+    return bad
 
 
 def llama_bench(exe, model, threads, reps, timeout):
@@ -369,12 +383,25 @@ def main():
 
     try:
         d, exe = build_llamacpp()
-        lc = llamacpp_info(d, exe)
         models, notes = resolve_models(wanted)
         for n in notes:
             log(n)
         if not models:
             raise BenchError("no model to benchmark")
+        crashed = crashing_models(exe, models)
+        if crashed:
+            # Seen on an Intel Xeon KVM guest: ggml's AMX kernels (compiled in by -march=native)
+            # segfault in prompt processing; the same source without them is the peer then.
+            log("llama-bench crashed on %s: using a build without ggml's AMX kernels" % ", ".join(crashed))
+            d, exe = build_llamacpp(no_amx=True)
+            still = crashing_models(exe, models)
+            if still:
+                raise BenchError("llama-bench crashes even without AMX on %s" % ", ".join(still))
+            notes.append("llama-bench as first built (-march=native, ggml's AMX kernels in) crashed in prompt "
+                         "processing on %s (SIGSEGV in ggml_backend_amx_mul_mat); every llama.cpp figure here is "
+                         "from the same source built without AMX (`LLAMA_CPP_NO_AMX=1 tools/ref/build_llamacpp.sh`: "
+                         "AVX-512/VNNI kernels as on a CPU without AMX)" % ", ".join(crashed))
+        lc = llamacpp_info(d, exe)
         results, fa = [], None
         for name, desc, path in models:
             for t in threads:
