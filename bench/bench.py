@@ -250,10 +250,19 @@ def throughput(model_path, threads, nbytes, timeout, tmpdir):
             "model_file_bytes": model_bytes, "rss_target": model_bytes + 150 * 2 ** 20}
 
 
+MICROBENCH = os.path.join(ROOT, "build", "microbench")
+
+
+def build_microbench():
+    """Built before anything is measured (an hour of measurements must not be lost to a
+    missing binary at the end)."""
+    run(["make", "--no-print-directory", "build/microbench"], 600, "make build/microbench")
+    if not os.access(MICROBENCH, os.X_OK):
+        raise BenchError("make build/microbench left no %s" % MICROBENCH)
+
+
 def microbench():
-    exe = os.path.join(ROOT, "build", "microbench")
-    if not os.access(exe, os.X_OK):
-        raise BenchError("build/microbench not found; `make build/microbench` builds it")
+    exe = MICROBENCH
     try:
         return json.loads(run([exe], 600, "microbench"))
     except ValueError as e:
@@ -382,6 +391,7 @@ def main():
     out_dir = os.path.abspath(a.out_dir) if a.out_dir else os.path.join(ROOT, "bench")
 
     try:
+        build_microbench()
         d, exe = build_llamacpp()
         models, notes = resolve_models(wanted)
         for n in notes:
