@@ -74,13 +74,16 @@ $(LMZ_CACHE)/models/gemma-3-270m-q4_k_m.gguf:
 models-all:
 	$(PYTHON) tools/fetch_models.py all
 
+# Tests run TEST_JOBS at a time, each in a process of its own (default: one per CPU);
+# TEST_JOBS=1 runs them in order in one process, output as it happens.
+TEST_JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 test: lmz $(TEST_MODELS) $(BUILD)/lmz_tests
-	./$(BUILD)/lmz_tests $(T)
+	./$(BUILD)/lmz_tests -j $(TEST_JOBS) $(T)
 
 asan:
 	$(MAKE) BUILD=build-asan CC=clang OPT="-O1 -g" \
 		CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" build-asan/lmz_tests
-	./build-asan/lmz_tests $(T)
+	./build-asan/lmz_tests -j $(TEST_JOBS) $(T)
 
 fuzz:
 	./fuzz/run.sh

@@ -1,24 +1,37 @@
-/* run.c — the test runner. Usage: lmz_tests [SUBSTRING]. Exit status 1 if any test failed. */
+/* run.c — the test runner. Usage: lmz_tests [-j N] [SUBSTRING]. Exit status 1 if any test
+ * failed.
+ *
+ * With -j 1 (the default) every test runs in this process, in name order, its output as it
+ * happens. With -j N (make test passes the machine's CPU count) each test runs in a child
+ * process of its own, N at a time, those marked TEST_SLOW first; a test's output (stdout
+ * and stderr, its subprocesses' too) is held in a temporary file and printed whole when it
+ * ends, so tests never interleave, and a test that crashes is reported as failed by signal
+ * instead of ending the run. Tests share nothing but the file system: temporary folders
+ * come from mkdtemp, ports from the kernel, caches are written by rename. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "test.h"
 
 #define MAX_TESTS 1024
-static struct { const char *name; test_fn fn; } tests[MAX_TESTS];
+static struct test_entry { const char *name; test_fn fn; int slow; } tests[MAX_TESTS];
 static int n_tests;
 static int current_failed, current_skipped;
 
-void test_register(const char *name, test_fn fn) {
+void test_register(const char *name, test_fn fn, int slow) {
     if (n_tests == MAX_TESTS) {
         fprintf(stderr, "too many tests\n");
         exit(2);
     }
     tests[n_tests].name = name;
     tests[n_tests].fn = fn;
+    tests[n_tests].slow = slow;
     n_tests++;
 }
 
@@ -91,29 +104,145 @@ static int by_name(const void *a, const void *b) {
     return strcmp(((const char *const *)a)[0], ((const char *const *)b)[0]);
 }
 
-int main(int argc, char **argv) {
-    const char *filter = argc > 1 ? argv[1] : NULL;
-    qsort(tests, n_tests, sizeof tests[0], by_name);
-    int passed = 0, failed = 0, skipped = 0;
-    for (int i = 0; i < n_tests; i++) {
-        if (filter && !strstr(tests[i].name, filter)) continue;
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        current_failed = 0;
-        current_skipped = 0;
-        fprintf(stdout, "  %s ...\n", tests[i].name);
-        fflush(stdout);
-        tests[i].fn();
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
-        const char *verdict = current_failed ? "FAIL" : current_skipped ? "skip" : "ok  ";
-        fprintf(stdout, "%s %s (%.2fs)\n", verdict, tests[i].name, s);
-        fflush(stdout);
-        if (current_failed) failed++;
-        else if (current_skipped) skipped++;
-        else passed++;
+static int slow_first_by_name(const void *a, const void *b) {
+    int slow_a = ((const struct test_entry *)a)->slow, slow_b = ((const struct test_entry *)b)->slow;
+    return slow_a != slow_b ? slow_b - slow_a : by_name(a, b);
+}
+
+static double seconds_since(const struct timespec *t0) {
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) * 1e-9;
+}
+
+enum verdict { PASSED, FAILED, SKIPPED };
+
+static enum verdict run_here(int i) {
+    current_failed = 0;
+    current_skipped = 0;
+    tests[i].fn();
+    fflush(stdout);
+    fflush(stderr);
+    return current_failed ? FAILED : current_skipped ? SKIPPED : PASSED;
+}
+
+static void print_verdict(enum verdict v, int i, double s) {
+    const char *word = v == FAILED ? "FAIL" : v == SKIPPED ? "skip" : "ok  ";
+    fprintf(stdout, "%s %s (%.2fs)\n", word, tests[i].name, s);
+    fflush(stdout);
+}
+
+/* One test in a child process of its own (see the header). */
+struct running {
+    pid_t pid;
+    int test;
+    FILE *output;
+    struct timespec start;
+};
+
+static int start_child(struct running *r, int i) {
+    r->test = i;
+    r->output = tmpfile();
+    if (!r->output) {
+        fprintf(stderr, "lmz_tests: cannot create a temporary file: %s\n", strerror(errno));
+        return -1;
     }
-    if (skipped) printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
-    else printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    fflush(stdout);
+    fflush(stderr);
+    clock_gettime(CLOCK_MONOTONIC, &r->start);
+    r->pid = fork();
+    if (r->pid < 0) {
+        fprintf(stderr, "lmz_tests: fork: %s\n", strerror(errno));
+        fclose(r->output);
+        return -1;
+    }
+    if (r->pid == 0) {
+        int fd = fileno(r->output);
+        if (dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0) _exit(125);
+        exit((int)run_here(i)); /* exit, not _exit: atexit handlers remove temporary folders */
+    }
+    return 0;
+}
+
+/* Prints a finished child's output and verdict; returns the verdict. */
+static enum verdict finish_child(struct running *r, int status) {
+    double s = seconds_since(&r->start);
+    fprintf(stdout, "  %s ...\n", tests[r->test].name);
+    rewind(r->output);
+    char buf[1 << 14];
+    size_t got;
+    while ((got = fread(buf, 1, sizeof buf, r->output)) > 0) fwrite(buf, 1, got, stdout);
+    fclose(r->output);
+    enum verdict v;
+    if (WIFEXITED(status) && WEXITSTATUS(status) <= SKIPPED) {
+        v = (enum verdict)WEXITSTATUS(status);
+    } else {
+        if (WIFSIGNALED(status)) fprintf(stdout, "    killed by signal %d\n", WTERMSIG(status));
+        else fprintf(stdout, "    exited with status %d\n", WEXITSTATUS(status));
+        v = FAILED;
+    }
+    print_verdict(v, r->test, s);
+    return v;
+}
+
+int main(int argc, char **argv) {
+    int jobs = 1;
+    int arg = 1;
+    if (arg < argc && !strcmp(argv[arg], "-j")) {
+        if (arg + 1 >= argc || (jobs = atoi(argv[arg + 1])) < 1) {
+            fprintf(stderr, "usage: lmz_tests [-j JOBS] [SUBSTRING]  (JOBS >= 1)\n");
+            return 2;
+        }
+        arg += 2;
+    }
+    const char *filter = arg < argc ? argv[arg] : NULL;
+    qsort(tests, n_tests, sizeof tests[0], jobs > 1 ? slow_first_by_name : by_name);
+    int count[3] = {0, 0, 0};
+    static char failed_names[MAX_TESTS][128];
+    int n_failed_names = 0;
+    struct running *slots = calloc((size_t)jobs, sizeof *slots);
+    if (!slots) return 2;
+    int next = 0, busy = 0;
+    for (;;) {
+        while (next < n_tests && filter && !strstr(tests[next].name, filter)) next++;
+        if (next < n_tests && busy < jobs) {
+            if (jobs == 1) {
+                struct timespec t0;
+                clock_gettime(CLOCK_MONOTONIC, &t0);
+                fprintf(stdout, "  %s ...\n", tests[next].name);
+                fflush(stdout);
+                enum verdict v = run_here(next);
+                print_verdict(v, next, seconds_since(&t0));
+                count[v]++;
+                if (v == FAILED) snprintf(failed_names[n_failed_names++], 128, "%s", tests[next].name);
+            } else {
+                int k = 0;
+                while (slots[k].pid) k++;
+                if (start_child(&slots[k], next)) return 2;
+                busy++;
+            }
+            next++;
+            continue;
+        }
+        if (!busy) break;
+        int status;
+        pid_t pid = wait(&status);
+        if (pid < 0) {
+            fprintf(stderr, "lmz_tests: wait: %s\n", strerror(errno));
+            return 2;
+        }
+        for (int k = 0; k < jobs; k++) {
+            if (slots[k].pid != pid) continue;
+            enum verdict v = finish_child(&slots[k], status);
+            count[v]++;
+            if (v == FAILED) snprintf(failed_names[n_failed_names++], 128, "%s", tests[slots[k].test].name);
+            slots[k].pid = 0;
+            busy--;
+        }
+    }
+    free(slots);
+    for (int i = 0; i < n_failed_names; i++) printf("failed: %s\n", failed_names[i]);
+    if (count[SKIPPED]) printf("%d passed, %d failed, %d skipped\n", count[PASSED], count[FAILED], count[SKIPPED]);
+    else printf("%d passed, %d failed\n", count[PASSED], count[FAILED]);
+    return count[FAILED] ? 1 : 0;
 }

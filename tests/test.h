@@ -8,7 +8,9 @@
 #include <string.h>
 
 typedef void (*test_fn)(void);
-void test_register(const char *name, test_fn fn);
+/* SLOW: the test takes minutes; with -j N it is started before the others, so the run
+ * does not end waiting for it alone. */
+void test_register(const char *name, test_fn fn, int slow);
 void test_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int test_failed(void);
 /* Marks the running test as skipped (say why); it then counts neither as passed nor failed. */
@@ -19,12 +21,14 @@ const char *test_data_dir(void);         /* $LMZ_DATA or ../shared/data */
 const char *test_model_path(const char *name); /* smollm2 -> cached GGUF path; NULL if absent */
 char *test_read_file(const char *path, size_t *len); /* malloc'd, NUL-terminated; NULL on error */
 
-#define TEST(name)                                                         \
+#define TEST_REGISTERED(name, slow)                                        \
     static void name(void);                                                \
     __attribute__((constructor)) static void name##_register(void) {       \
-        test_register(#name, name);                                        \
+        test_register(#name, name, slow);                                  \
     }                                                                      \
     static void name(void)
+#define TEST(name) TEST_REGISTERED(name, 0)
+#define TEST_SLOW(name) TEST_REGISTERED(name, 1)
 
 #define CHECK(cond)                                                        \
     do {                                                                   \

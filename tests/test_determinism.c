@@ -91,10 +91,10 @@ static void golden(const char *model_name, const char *expected, bool full_scala
     }
 }
 
-TEST(determinism_golden_logits_smollm2) {
+TEST_SLOW(determinism_golden_logits_smollm2) {
     golden("smollm2", "032b48310e3ca9756881f1d9cc00637f2a680d78cd1b3fefc74dfd739ea287c4", true, false);
 }
 
-TEST(determinism_golden_logits_gemma3) { golden("gemma3", "c172f6b134e5e12b273e830c635c5085bf2ec9ae73fbb3d1e7e88c2d7a0228ed", false, false); }
+TEST_SLOW(determinism_golden_logits_gemma3) { golden("gemma3", "c172f6b134e5e12b273e830c635c5085bf2ec9ae73fbb3d1e7e88c2d7a0228ed", false, false); }
 
-TEST(determinism_golden_logits_qwen25coder) { golden("qwen25coder", "e70911257212104474c657018301a81bc954ef6b3078f94ed10095e88558c8d0", false, true); }
+TEST_SLOW(determinism_golden_logits_qwen25coder) { golden("qwen25coder", "e70911257212104474c657018301a81bc954ef6b3078f94ed10095e88558c8d0", false, true); }
