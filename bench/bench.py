@@ -273,9 +273,8 @@ def build_microbench():
 
 
 def microbench():
-    exe = MICROBENCH
     try:
-        return json.loads(run([exe], 600, "microbench"))
+        return json.loads(run([MICROBENCH], 600, "microbench"))
     except ValueError as e:
         raise BenchError("microbench printed no valid JSON (%s)" % e)
 

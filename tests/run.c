@@ -101,7 +101,7 @@ char *test_read_file(const char *path, size_t *len) {
 }
 
 static int by_name(const void *a, const void *b) {
-    return strcmp(((const char *const *)a)[0], ((const char *const *)b)[0]);
+    return strcmp(((const struct test_entry *)a)->name, ((const struct test_entry *)b)->name);
 }
 
 static int slow_first_by_name(const void *a, const void *b) {
@@ -185,6 +185,59 @@ static enum verdict finish_child(struct running *r, int status) {
     return v;
 }
 
+/* The verdicts so far, and which tests failed (listed again at the end). */
+static int count[3], failed[MAX_TESTS], n_failed;
+
+static void record(enum verdict v, int i) {
+    count[v]++;
+    if (v == FAILED) failed[n_failed++] = i;
+}
+
+static void run_in_order(const char *filter) {
+    for (int i = 0; i < n_tests; i++) {
+        if (filter && !strstr(tests[i].name, filter)) continue;
+        struct timespec t0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        fprintf(stdout, "  %s ...\n", tests[i].name);
+        fflush(stdout);
+        enum verdict v = run_here(i);
+        print_verdict(v, i, seconds_since(&t0));
+        record(v, i);
+    }
+}
+
+static int run_in_children(const char *filter, int jobs) {
+    struct running *slots = calloc((size_t)jobs, sizeof *slots);
+    if (!slots) return -1;
+    int next = 0, busy = 0, rc = 0;
+    for (;;) {
+        while (next < n_tests && filter && !strstr(tests[next].name, filter)) next++;
+        if (next < n_tests && busy < jobs) {
+            int k = 0;
+            while (slots[k].pid) k++;
+            if ((rc = start_child(&slots[k], next++))) break;
+            busy++;
+            continue;
+        }
+        if (!busy) break;
+        int status;
+        pid_t pid = wait(&status);
+        if (pid < 0) {
+            fprintf(stderr, "lmz_tests: wait: %s\n", strerror(errno));
+            rc = -1;
+            break;
+        }
+        for (int k = 0; k < jobs; k++) {
+            if (slots[k].pid != pid) continue;
+            record(finish_child(&slots[k], status), slots[k].test);
+            slots[k].pid = 0;
+            busy--;
+        }
+    }
+    free(slots);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     int jobs = 1;
     int arg = 1;
@@ -197,51 +250,9 @@ int main(int argc, char **argv) {
     }
     const char *filter = arg < argc ? argv[arg] : NULL;
     qsort(tests, n_tests, sizeof tests[0], jobs > 1 ? slow_first_by_name : by_name);
-    int count[3] = {0, 0, 0};
-    static char failed_names[MAX_TESTS][128];
-    int n_failed_names = 0;
-    struct running *slots = calloc((size_t)jobs, sizeof *slots);
-    if (!slots) return 2;
-    int next = 0, busy = 0;
-    for (;;) {
-        while (next < n_tests && filter && !strstr(tests[next].name, filter)) next++;
-        if (next < n_tests && busy < jobs) {
-            if (jobs == 1) {
-                struct timespec t0;
-                clock_gettime(CLOCK_MONOTONIC, &t0);
-                fprintf(stdout, "  %s ...\n", tests[next].name);
-                fflush(stdout);
-                enum verdict v = run_here(next);
-                print_verdict(v, next, seconds_since(&t0));
-                count[v]++;
-                if (v == FAILED) snprintf(failed_names[n_failed_names++], 128, "%s", tests[next].name);
-            } else {
-                int k = 0;
-                while (slots[k].pid) k++;
-                if (start_child(&slots[k], next)) return 2;
-                busy++;
-            }
-            next++;
-            continue;
-        }
-        if (!busy) break;
-        int status;
-        pid_t pid = wait(&status);
-        if (pid < 0) {
-            fprintf(stderr, "lmz_tests: wait: %s\n", strerror(errno));
-            return 2;
-        }
-        for (int k = 0; k < jobs; k++) {
-            if (slots[k].pid != pid) continue;
-            enum verdict v = finish_child(&slots[k], status);
-            count[v]++;
-            if (v == FAILED) snprintf(failed_names[n_failed_names++], 128, "%s", tests[slots[k].test].name);
-            slots[k].pid = 0;
-            busy--;
-        }
-    }
-    free(slots);
-    for (int i = 0; i < n_failed_names; i++) printf("failed: %s\n", failed_names[i]);
+    if (jobs == 1) run_in_order(filter);
+    else if (run_in_children(filter, jobs)) return 2;
+    for (int i = 0; i < n_failed; i++) printf("failed: %s\n", tests[failed[i]].name);
     if (count[SKIPPED]) printf("%d passed, %d failed, %d skipped\n", count[PASSED], count[FAILED], count[SKIPPED]);
     else printf("%d passed, %d failed\n", count[PASSED], count[FAILED]);
     return count[FAILED] ? 1 : 0;
