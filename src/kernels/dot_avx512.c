@@ -49,18 +49,21 @@ static inline int32_t load_i32(const void *p) {
     return v;
 }
 
-/* Sum over 32 elements: the 8 weight vectors against one token's 32 activation bytes. */
-static inline __m512i dot32(const __m512i wq[8], const int8_t *q) {
-    __m512i s = _mm512_setzero_si512();
-    for (int g = 0; g < 8; g++) s = _mm512_dpbusd_epi32(s, wq[g], _mm512_set1_epi32(load_i32(q + 4 * g)));
-    return s;
+/* Sum over 16 elements (4 weight vectors): two independent chains of VPDPBUSD, so that
+ * consecutive products do not wait for each other's latency (integer sums: exact in any
+ * order). Written out so that the weights stay in registers. */
+static inline __m512i dot16(const __m512i wq[4], const int8_t *q) {
+    const __m512i zero = _mm512_setzero_si512();
+    __m512i s0 = _mm512_dpbusd_epi32(zero, wq[0], _mm512_set1_epi32(load_i32(q)));
+    __m512i s1 = _mm512_dpbusd_epi32(zero, wq[1], _mm512_set1_epi32(load_i32(q + 4)));
+    s0 = _mm512_dpbusd_epi32(s0, wq[2], _mm512_set1_epi32(load_i32(q + 8)));
+    s1 = _mm512_dpbusd_epi32(s1, wq[3], _mm512_set1_epi32(load_i32(q + 12)));
+    return _mm512_add_epi32(s0, s1);
 }
 
-/* Sum over 16 elements (4 weight vectors). */
-static inline __m512i dot16(const __m512i wq[4], const int8_t *q) {
-    __m512i s = _mm512_setzero_si512();
-    for (int g = 0; g < 4; g++) s = _mm512_dpbusd_epi32(s, wq[g], _mm512_set1_epi32(load_i32(q + 4 * g)));
-    return s;
+/* Sum over 32 elements: the 8 weight vectors against one token's 32 activation bytes. */
+static inline __m512i dot32(const __m512i wq[8], const int8_t *q) {
+    return _mm512_add_epi32(dot16(wq, q), dot16(wq + 4, q + 16));
 }
 
 /* Reading 16 rows block by block is 16 interleaved streams, more than the hardware
@@ -75,7 +78,10 @@ static inline size_t prefetch_lines_per_block(size_t row_bytes, int64_t nb) {
     return (group_lines + (size_t)nb - 1) / (size_t)nb;
 }
 
-/* While step B of the group at W is computed, its share of the next group's lines.
+/* While step B of the group at W is computed, its share of the next group's lines. The
+ * tiled kernels prefetch during their first token tile only: later tiles re-read the same
+ * group, and the next group's lines are already on their way (prefetching them again for
+ * each of pp512's 8 tiles filled the line-fill buffers for nothing: 9 % of Q6_K's time).
  * Always inlined: GCC 12 left out the prefetches of the small-batch kernels' calls
  * (checked in the object code) when it was merely inline. */
 static inline __attribute__((always_inline)) void prefetch_next_group(const uint8_t *w, size_t row_bytes, int64_t b,
@@ -202,11 +208,12 @@ static inline void dot16_block32(enum block32 kind, int64_t k, const uint8_t *w,
     __m512 acc[TOKEN_TILE];
     for (int t0 = 0; t0 < n; t0 += TOKEN_TILE) {
         const int nt = n - t0 < TOKEN_TILE ? n - t0 : TOKEN_TILE;
+        const size_t prefetch_lines = t0 == 0 ? lines_per_block : 0;
         for (int t = 0; t < nt; t++) acc[t] = _mm512_setzero_ps();
         int64_t b = 0;
-        if (kind == BLOCK_Q4_1) b = q4_1_blocks_by_4(w, row_bytes, nb, lines_per_block, acts, stride, t0, nt, acc);
+        if (kind == BLOCK_Q4_1) b = q4_1_blocks_by_4(w, row_bytes, nb, prefetch_lines, acts, stride, t0, nt, acc);
         for (; b < nb; b++) {
-            prefetch_next_group(w, row_bytes, b, lines_per_block);
+            prefetch_next_group(w, row_bytes, b, prefetch_lines);
             __m512i wq[8], head = block32_weights(kind, w + b * bb, row_bytes, wq);
             block32_tokens(kind, wq, head, acts, stride, b, t0, nt, acc);
         }
@@ -264,9 +271,10 @@ void lmz_dot16_q4_k_avx512(int64_t k, const void *wp, size_t row_bytes, const ui
     __m512i isum[TOKEN_TILE];
     for (int t0 = 0; t0 < n; t0 += TOKEN_TILE) {
         const int nt = n - t0 < TOKEN_TILE ? n - t0 : TOKEN_TILE;
+        const size_t prefetch_lines = t0 == 0 ? lines_per_block : 0;
         for (int t = 0; t < nt; t++) acc[t] = _mm512_setzero_ps();
         for (int64_t b = 0; b < nb; b++) {
-            prefetch_next_group(w, row_bytes, b, lines_per_block);
+            prefetch_next_group(w, row_bytes, b, prefetch_lines);
             const uint8_t *blk = w + b * 144;
             __m512i hdr[4];
             load_rows(blk, row_bytes, hdr);
@@ -278,12 +286,13 @@ void lmz_dot16_q4_k_avx512(int64_t k, const void *wp, size_t row_bytes, const ui
                 __m512i wq[16];
                 unpack_nibble_rows(blk + 16 + 32 * c, row_bytes, wq);           /* bytes 0..15 */
                 unpack_nibble_rows(blk + 16 + 32 * c + 16, row_bytes, wq + 8);  /* bytes 16..31 */
-                /* sub-block 2c: low nibbles of bytes 0..31; 2c+1: high nibbles */
-                __m512i lo[8] = {wq[0], wq[1], wq[2], wq[3], wq[8], wq[9], wq[10], wq[11]};
-                __m512i hi[8] = {wq[4], wq[5], wq[6], wq[7], wq[12], wq[13], wq[14], wq[15]};
+                /* sub-block 2c: low nibbles of bytes 0..31 (wq[0..3], wq[8..11]); 2c+1: high
+                 * nibbles (wq[4..7], wq[12..15]) */
                 for (int t = 0; t < nt; t++) {
                     const lmz_act256 *a = (const lmz_act256 *)(acts + (size_t)(t0 + t) * stride) + b;
-                    __m512i s_lo = dot32(lo, a->q + 64 * c), s_hi = dot32(hi, a->q + 64 * c + 32);
+                    const int8_t *q = a->q + 64 * c;
+                    __m512i s_lo = _mm512_add_epi32(dot16(wq, q), dot16(wq + 8, q + 16));
+                    __m512i s_hi = _mm512_add_epi32(dot16(wq + 4, q + 32), dot16(wq + 12, q + 48));
                     isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(s_lo, sc[2 * c]),
                                                                          _mm512_mullo_epi32(s_hi, sc[2 * c + 1])));
                 }
@@ -292,6 +301,7 @@ void lmz_dot16_q4_k_avx512(int64_t k, const void *wp, size_t row_bytes, const ui
                 const lmz_act256 *a = (const lmz_act256 *)(acts + (size_t)(t0 + t) * stride) + b;
                 /* summ = sum_j m_j * (bsums[2j] + bsums[2j+1]) */
                 __m512i summ = _mm512_setzero_si512();
+#pragma GCC unroll 8
                 for (int j = 0; j < 8; j++)
                     summ = _mm512_dpwssd_epi32(summ, mpair[j], _mm512_set1_epi32(load_i32(&a->bsums[2 * j])));
                 __m512 dx = _mm512_set1_ps(a->d);
@@ -317,9 +327,10 @@ void lmz_dot16_q6_k_avx512(int64_t k, const void *wp, size_t row_bytes, const ui
     __m512i isum[TOKEN_TILE];
     for (int t0 = 0; t0 < n; t0 += TOKEN_TILE) {
         const int nt = n - t0 < TOKEN_TILE ? n - t0 : TOKEN_TILE;
+        const size_t prefetch_lines = t0 == 0 ? lines_per_block : 0;
         for (int t = 0; t < nt; t++) acc[t] = _mm512_setzero_ps();
         for (int64_t b = 0; b < nb; b++) {
-            prefetch_next_group(w, row_bytes, b, lines_per_block);
+            prefetch_next_group(w, row_bytes, b, prefetch_lines);
             const uint8_t *blk = w + b * 210;
             __m512i v[4], sc[16], scpair[8];
             load_rows(blk + 194, row_bytes, v);
@@ -364,6 +375,7 @@ void lmz_dot16_q6_k_avx512(int64_t k, const void *wp, size_t row_bytes, const ui
                 const lmz_act256 *a = (const lmz_act256 *)(acts + (size_t)(t0 + t) * stride) + b;
                 /* the stored weights are w + 32: take back 32 * sum_i sc_i * bsums[i] */
                 __m512i corr = _mm512_setzero_si512();
+#pragma GCC unroll 8
                 for (int j = 0; j < 8; j++)
                     corr = _mm512_dpwssd_epi32(corr, scpair[j], _mm512_set1_epi32(load_i32(&a->bsums[2 * j])));
                 __m512i sumi = _mm512_sub_epi32(isum[t], _mm512_slli_epi32(corr, 5));
