@@ -4,6 +4,7 @@
  * expressions, so results equal dot_scalar.c bit for bit. Compiled with -mavx2. */
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include <string.h>
 
 #include "../util/fp16.h"
 #include "../util/mathfn.h"
@@ -122,6 +123,83 @@ static inline void dotn_block32(enum block32 kind, int64_t k, const uint8_t *w, 
         for (int i = 0; i < 4; i++) out[(size_t)(t + i) * os] = lanes[i];
     }
     for (; t < n; t++) out[(size_t)t * os] = dot1_block32(kind, k, w, (const lmz_act32 *)(acts + (size_t)t * stride));
+}
+
+/* ---- Q4_1, 8 rows at a time: one row per 32-bit lane ----
+ * Like the AVX-512 16-row kernels: each lane holds 4 bytes of its own row (an 8 x 4 dword
+ * transpose of the rows' 16 nibble bytes), each token's activations are broadcast 4 bytes
+ * at a time, and there is no horizontal sum; the float part is quant.h's
+ * lmz_block_affine, lane-wise, so the bits equal the scalar reference. Without VNNI a
+ * lane's 4 products take VPMADDUBSW (pairs to int16) and the pairs of a block are summed
+ * in int16 before one VPMADDWD: 8 pairs of at most 2 * 15 * 128 = 3,840 stay below
+ * 32,767, so the sum is exact. The per-row kernel above spent most of its time gathering
+ * scales and reducing sums, not multiplying. */
+#define TOKEN_TILE8 32
+
+/* Bytes 0..15 at P of 8 rows ROW_BYTES apart -> V[j] lane r = dword j of row r. */
+static inline void load_rows8(const uint8_t *p, size_t row_bytes, __m256i v[4]) {
+    __m256i r04 = _mm256_loadu2_m128i((const __m128i *)(p + 4 * row_bytes), (const __m128i *)p);
+    __m256i r15 = _mm256_loadu2_m128i((const __m128i *)(p + 5 * row_bytes), (const __m128i *)(p + row_bytes));
+    __m256i r26 = _mm256_loadu2_m128i((const __m128i *)(p + 6 * row_bytes), (const __m128i *)(p + 2 * row_bytes));
+    __m256i r37 = _mm256_loadu2_m128i((const __m128i *)(p + 7 * row_bytes), (const __m128i *)(p + 3 * row_bytes));
+    __m256i t0 = _mm256_unpacklo_epi32(r04, r15), t1 = _mm256_unpackhi_epi32(r04, r15);
+    __m256i t2 = _mm256_unpacklo_epi32(r26, r37), t3 = _mm256_unpackhi_epi32(r26, r37);
+    v[0] = _mm256_unpacklo_epi64(t0, t2);
+    v[1] = _mm256_unpackhi_epi64(t0, t2);
+    v[2] = _mm256_unpacklo_epi64(t1, t3);
+    v[3] = _mm256_unpackhi_epi64(t1, t3);
+}
+
+static inline __m256i bcast4(const int8_t *q) {
+    int32_t v;
+    memcpy(&v, q, 4);
+    return _mm256_set1_epi32(v);
+}
+
+static void dot8_q4_1(int64_t k, const uint8_t *w, size_t row_bytes, const uint8_t *acts, size_t stride, int n,
+                      float *out, size_t os) {
+    const size_t bb = block32_bytes(BLOCK_Q4_1);
+    const __m256i low4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
+    __m256 acc[TOKEN_TILE8];
+    for (int t0 = 0; t0 < n; t0 += TOKEN_TILE8) {
+        const int nt = n - t0 < TOKEN_TILE8 ? n - t0 : TOKEN_TILE8;
+        for (int t = 0; t < nt; t++) acc[t] = _mm256_setzero_ps();
+        for (int64_t b = 0; b < k / 32; b++) {
+            const uint8_t *p = w + (size_t)b * bb;
+            float dws[8], mws[8];
+            for (int r = 0; r < 8; r++) {
+                dws[r] = h2f(p + (size_t)r * row_bytes);
+                mws[r] = h2f(p + (size_t)r * row_bytes + 2);
+            }
+            const __m256 dw = _mm256_loadu_ps(dws), mw = _mm256_loadu_ps(mws);
+            __m256i v[4], lo[4], hi[4];
+            load_rows8(p + 4, row_bytes, v);
+            for (int j = 0; j < 4; j++) {
+                lo[j] = _mm256_and_si256(v[j], low4);                        /* elements 4j..4j+3 */
+                hi[j] = _mm256_and_si256(_mm256_srli_epi16(v[j], 4), low4);  /* elements 16+4j.. */
+            }
+            for (int t = 0; t < nt; t++) {
+                const lmz_act32 *a = (const lmz_act32 *)(acts + (size_t)(t0 + t) * stride) + b;
+                __m256i s0 = _mm256_maddubs_epi16(lo[0], bcast4(a->q));
+                __m256i s1 = _mm256_maddubs_epi16(hi[0], bcast4(a->q + 16));
+                for (int j = 1; j < 4; j++) {
+                    s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(lo[j], bcast4(a->q + 4 * j)));
+                    s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(hi[j], bcast4(a->q + 16 + 4 * j)));
+                }
+                const __m256 sumi = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_add_epi16(s0, s1), ones));
+                __m256 c = _mm256_mul_ps(_mm256_mul_ps(dw, _mm256_set1_ps(a->d)), sumi);
+                c = _mm256_add_ps(c, _mm256_mul_ps(mw, _mm256_set1_ps(a->s)));
+                acc[t] = _mm256_add_ps(acc[t], c);
+            }
+        }
+        for (int t = 0; t < nt; t++) _mm256_storeu_ps(out + (size_t)(t0 + t) * os, acc[t]);
+    }
+}
+
+void lmz_dot16_q4_1_avx2(int64_t k, const void *w, size_t row_bytes, const uint8_t *acts, size_t stride, int n,
+                         float *out, size_t os) {
+    dot8_q4_1(k, w, row_bytes, acts, stride, n, out, os);
+    dot8_q4_1(k, (const uint8_t *)w + 8 * row_bytes, row_bytes, acts, stride, n, out + 8, os);
 }
 
 void lmz_dotn_q4_0_avx2(int64_t k, const void *w, const uint8_t *acts, size_t stride, int n, float *out, size_t os) {

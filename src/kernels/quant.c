@@ -365,6 +365,7 @@ static lmz_dot16_fn dot16_for(uint32_t weight_type, int n_tok) {
         default: break;
         }
     }
+    if (lmz_isa_current() >= LMZ_ISA_AVX2 && n_tok >= 4 && weight_type == LMZ_Q4_1) return lmz_dot16_q4_1_avx2;
 #endif
     (void)weight_type;
     (void)n_tok;
