@@ -2,6 +2,8 @@
  * Block layouts: gguf-spec.md §2. */
 #include "quant.h"
 
+#include <math.h>
+
 #include <stdlib.h>
 #if defined(__x86_64__)
 #include <cpuid.h>
@@ -53,6 +55,10 @@ static void quantize_act32(const float *x, lmz_act32 *a) {
     }
     float d = amax / 127.0f;
     float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    /* A block of subnormals overflows the inverse scale: its values quantize to 0 (what
+     * x86's conversion of the infinite products gave; converting them in C is undefined,
+     * and arm64 would have saturated them instead). */
+    if (isinf(id)) id = 0.0f;
     int32_t sum = 0;
     for (int i = 0; i < 32; i++) {
         a->q[i] = (int8_t)round_even(x[i] * id);
@@ -76,10 +82,11 @@ static void quantize_act256(const float *x, lmz_act256 *a) {
     a->d = 0.0f;
     if (amax != 0.0f) {
         float iscale = -127.0f / max;
-        for (int i = 0; i < 256; i++) {
-            int32_t v = round_even(iscale * x[i]);
-            a->q[i] = (int8_t)(v > 127 ? 127 : v);
-        }
+        if (!isinf(iscale)) /* else subnormals: all 0, as for the 32-element blocks */
+            for (int i = 0; i < 256; i++) {
+                int32_t v = round_even(iscale * x[i]);
+                a->q[i] = (int8_t)(v > 127 ? 127 : v);
+            }
         a->d = 1.0f / iscale;
     }
     for (int g = 0; g < 16; g++) {
