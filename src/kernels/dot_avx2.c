@@ -125,15 +125,15 @@ static inline void dotn_block32(enum block32 kind, int64_t k, const uint8_t *w, 
     for (; t < n; t++) out[(size_t)t * os] = dot1_block32(kind, k, w, (const lmz_act32 *)(acts + (size_t)t * stride));
 }
 
-/* ---- Q4_1, 8 rows at a time: one row per 32-bit lane ----
+/* ---- 4 tokens and more: 8 rows at a time, one row per 32-bit lane ----
  * Like the AVX-512 16-row kernels: each lane holds 4 bytes of its own row (an 8 x 4 dword
- * transpose of the rows' 16 nibble bytes), each token's activations are broadcast 4 bytes
- * at a time, and there is no horizontal sum; the float part is quant.h's
- * lmz_block_affine, lane-wise, so the bits equal the scalar reference. Without VNNI a
- * lane's 4 products take VPMADDUBSW (pairs to int16) and the pairs of a block are summed
- * in int16 before one VPMADDWD: 8 pairs of at most 2 * 15 * 128 = 3,840 stay below
- * 32,767, so the sum is exact. The per-row kernel above spent most of its time gathering
- * scales and reducing sums, not multiplying. */
+ * transpose of the rows' nibble bytes), each token's activations are broadcast 4 bytes at
+ * a time, and there is no horizontal sum; the float part is quant.h's expression,
+ * lane-wise, so the bits equal the scalar reference. Without VNNI a lane's 4 products take
+ * VPMADDUBSW (pairs to int16) and a block's pairs are summed in int16 before VPMADDWD: 8
+ * pairs of 4-bit weights are at most 8 * 2 * 15 * 128 = 30,720, below 32,767, so the sums
+ * are exact. The per-row kernels above spent most of their time gathering the tokens'
+ * scales and reducing sums, not multiplying; they remain for 1-3 tokens and Q8_0. */
 #define TOKEN_TILE8 32
 
 /* Bytes 0..15 at P of 8 rows ROW_BYTES apart -> V[j] lane r = dword j of row r. */
@@ -156,9 +156,26 @@ static inline __m256i bcast4(const int8_t *q) {
     return _mm256_set1_epi32(v);
 }
 
-static void dot8_q4_1(int64_t k, const uint8_t *w, size_t row_bytes, const uint8_t *acts, size_t stride, int n,
-                      float *out, size_t os) {
-    const size_t bb = block32_bytes(BLOCK_Q4_1);
+/* Q5_0's fifth bits for 4 elements per lane: bits 4g..4g+3 of each lane's QH -> bit 4 of
+ * its bytes 0..3. */
+static inline __m256i fifth_bits8(__m256i qh, int g) {
+    const __m256i t = _mm256_srli_epi32(qh, 4 * g);
+    const __m256i b0 = _mm256_slli_epi32(_mm256_and_si256(t, _mm256_set1_epi32(1)), 4);
+    const __m256i b1 = _mm256_slli_epi32(_mm256_and_si256(t, _mm256_set1_epi32(2)), 11);
+    const __m256i b2 = _mm256_slli_epi32(_mm256_and_si256(t, _mm256_set1_epi32(4)), 18);
+    const __m256i b3 = _mm256_slli_epi32(_mm256_and_si256(t, _mm256_set1_epi32(8)), 25);
+    return _mm256_or_si256(_mm256_or_si256(b0, b1), _mm256_or_si256(b2, b3));
+}
+
+/* Q4_0, Q4_1 and Q5_0 (not Q8_0: its unsigned bytes would saturate VPMADDUBSW's pairs).
+ * Weights are taken unsigned (Q4_0 + 8, Q5_0 + 16) and the offset times the token's qsum
+ * subtracted, exactly, as in the AVX-512 kernels. A Q5_0 pair is at most 2 * 31 * 128 =
+ * 7,936, so its int16 sums go to int32 four pairs at a time. */
+static void dot8_block32(enum block32 kind, int64_t k, const uint8_t *w, size_t row_bytes, const uint8_t *acts,
+                         size_t stride, int n, float *out, size_t os) {
+    const size_t bb = block32_bytes(kind);
+    const int32_t offset = kind == BLOCK_Q4_0 ? 8 : kind == BLOCK_Q5_0 ? 16 : 0;
+    const size_t nibbles_at = kind == BLOCK_Q4_0 ? 2 : kind == BLOCK_Q4_1 ? 4 : 6;
     const __m256i low4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
     __m256 acc[TOKEN_TILE8];
     for (int t0 = 0; t0 < n; t0 += TOKEN_TILE8) {
@@ -167,16 +184,23 @@ static void dot8_q4_1(int64_t k, const uint8_t *w, size_t row_bytes, const uint8
         for (int64_t b = 0; b < k / 32; b++) {
             const uint8_t *p = w + (size_t)b * bb;
             float dws[8], mws[8];
+            int32_t qhs[8];
             for (int r = 0; r < 8; r++) {
                 dws[r] = h2f(p + (size_t)r * row_bytes);
-                mws[r] = h2f(p + (size_t)r * row_bytes + 2);
+                mws[r] = kind == BLOCK_Q4_1 ? h2f(p + (size_t)r * row_bytes + 2) : 0.0f;
+                qhs[r] = kind == BLOCK_Q5_0 ? (int32_t)lmz_read_u32le(p + (size_t)r * row_bytes + 2) : 0;
             }
             const __m256 dw = _mm256_loadu_ps(dws), mw = _mm256_loadu_ps(mws);
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)qhs);
             __m256i v[4], lo[4], hi[4];
-            load_rows8(p + 4, row_bytes, v);
+            load_rows8(p + nibbles_at, row_bytes, v);
             for (int j = 0; j < 4; j++) {
                 lo[j] = _mm256_and_si256(v[j], low4);                        /* elements 4j..4j+3 */
                 hi[j] = _mm256_and_si256(_mm256_srli_epi16(v[j], 4), low4);  /* elements 16+4j.. */
+                if (kind == BLOCK_Q5_0) {
+                    lo[j] = _mm256_or_si256(lo[j], fifth_bits8(qh, j));
+                    hi[j] = _mm256_or_si256(hi[j], fifth_bits8(qh, 4 + j));
+                }
             }
             for (int t = 0; t < nt; t++) {
                 const lmz_act32 *a = (const lmz_act32 *)(acts + (size_t)(t0 + t) * stride) + b;
@@ -186,9 +210,12 @@ static void dot8_q4_1(int64_t k, const uint8_t *w, size_t row_bytes, const uint8
                     s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(lo[j], bcast4(a->q + 4 * j)));
                     s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(hi[j], bcast4(a->q + 16 + 4 * j)));
                 }
-                const __m256 sumi = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_add_epi16(s0, s1), ones));
-                __m256 c = _mm256_mul_ps(_mm256_mul_ps(dw, _mm256_set1_ps(a->d)), sumi);
-                c = _mm256_add_ps(c, _mm256_mul_ps(mw, _mm256_set1_ps(a->s)));
+                __m256i s = kind == BLOCK_Q5_0
+                                ? _mm256_add_epi32(_mm256_madd_epi16(s0, ones), _mm256_madd_epi16(s1, ones))
+                                : _mm256_madd_epi16(_mm256_add_epi16(s0, s1), ones);
+                if (offset) s = _mm256_sub_epi32(s, _mm256_set1_epi32(offset * a->qsum));
+                __m256 c = _mm256_mul_ps(_mm256_mul_ps(dw, _mm256_set1_ps(a->d)), _mm256_cvtepi32_ps(s));
+                if (kind == BLOCK_Q4_1) c = _mm256_add_ps(c, _mm256_mul_ps(mw, _mm256_set1_ps(a->s)));
                 acc[t] = _mm256_add_ps(acc[t], c);
             }
         }
@@ -196,10 +223,20 @@ static void dot8_q4_1(int64_t k, const uint8_t *w, size_t row_bytes, const uint8
     }
 }
 
-void lmz_dot16_q4_1_avx2(int64_t k, const void *w, size_t row_bytes, const uint8_t *acts, size_t stride, int n,
-                         float *out, size_t os) {
-    dot8_q4_1(k, w, row_bytes, acts, stride, n, out, os);
-    dot8_q4_1(k, (const uint8_t *)w + 8 * row_bytes, row_bytes, acts, stride, n, out + 8, os);
+static inline void dot16_block32(enum block32 kind, int64_t k, const void *w, size_t row_bytes, const uint8_t *acts,
+                                 size_t stride, int n, float *out, size_t os) {
+    dot8_block32(kind, k, w, row_bytes, acts, stride, n, out, os);
+    dot8_block32(kind, k, (const uint8_t *)w + 8 * row_bytes, row_bytes, acts, stride, n, out + 8, os);
+}
+
+void lmz_dot16_q4_0_avx2(int64_t k, const void *w, size_t rb, const uint8_t *acts, size_t st, int n, float *o, size_t os) {
+    dot16_block32(BLOCK_Q4_0, k, w, rb, acts, st, n, o, os);
+}
+void lmz_dot16_q4_1_avx2(int64_t k, const void *w, size_t rb, const uint8_t *acts, size_t st, int n, float *o, size_t os) {
+    dot16_block32(BLOCK_Q4_1, k, w, rb, acts, st, n, o, os);
+}
+void lmz_dot16_q5_0_avx2(int64_t k, const void *w, size_t rb, const uint8_t *acts, size_t st, int n, float *o, size_t os) {
+    dot16_block32(BLOCK_Q5_0, k, w, rb, acts, st, n, o, os);
 }
 
 void lmz_dotn_q4_0_avx2(int64_t k, const void *w, const uint8_t *acts, size_t stride, int n, float *out, size_t os) {
@@ -249,6 +286,78 @@ float lmz_dot_q4_k_avx2(int64_t k, const void *w, const void *x) {
                                 hsum_i32(sumv), summ);
     }
     return acc;
+}
+
+/* Q4_K, 8 rows at a time, one row per lane, as dot8_q4_1: a sub-block's 8 int16 pair sums
+ * are exact (at most 8 * 3,840), and one VPMADDWD against the lane's 6-bit scale in both
+ * halves gives the scaled int32 sum (lmz_kquant_scale_min's value, exact); the mins pair
+ * with the token's block sums the same way. The float part is lmz_block_kquant lane-wise. */
+static void dot8_q4_k(int64_t k, const uint8_t *w, size_t row_bytes, const uint8_t *acts, size_t stride, int n,
+                      float *out, size_t os) {
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    __m256 acc[TOKEN_TILE8];
+    __m256i isum[TOKEN_TILE8];
+    for (int t0 = 0; t0 < n; t0 += TOKEN_TILE8) {
+        const int nt = n - t0 < TOKEN_TILE8 ? n - t0 : TOKEN_TILE8;
+        for (int t = 0; t < nt; t++) acc[t] = _mm256_setzero_ps();
+        for (int64_t b = 0; b < k / 256; b++) {
+            const uint8_t *p = w + (size_t)b * 144;
+            float ds[8], dmins[8];
+            int32_t scpair[8][8], mpair[8][8]; /* [sub-block][row]: the value in both 16-bit halves */
+            for (int r = 0; r < 8; r++) {
+                const uint8_t *row = p + (size_t)r * row_bytes;
+                ds[r] = h2f(row);
+                dmins[r] = h2f(row + 2);
+                for (int j = 0; j < 8; j++) {
+                    uint8_t sc, m;
+                    lmz_kquant_scale_min(j, row + 4, &sc, &m);
+                    scpair[j][r] = (int32_t)sc * 0x10001;
+                    mpair[j][r] = (int32_t)m * 0x10001;
+                }
+            }
+            for (int t = 0; t < nt; t++) isum[t] = _mm256_setzero_si256();
+            for (int c = 0; c < 4; c++) {
+                __m256i v[8];
+                load_rows8(p + 16 + 32 * c, row_bytes, v);      /* bytes 0..15 of the chunk */
+                load_rows8(p + 16 + 32 * c + 16, row_bytes, v + 4); /* bytes 16..31 */
+                for (int half = 0; half < 2; half++) { /* sub-block 2c: low nibbles; 2c + 1: high */
+                    __m256i wq[8];
+                    for (int i = 0; i < 8; i++)
+                        wq[i] = _mm256_and_si256(half ? _mm256_srli_epi16(v[i], 4) : v[i], low4);
+                    const __m256i sc = _mm256_loadu_si256((const __m256i *)scpair[2 * c + half]);
+                    for (int t = 0; t < nt; t++) {
+                        const int8_t *q = ((const lmz_act256 *)(acts + (size_t)(t0 + t) * stride) + b)->q + 64 * c + 32 * half;
+                        __m256i s0 = _mm256_maddubs_epi16(wq[0], bcast4(q));
+                        __m256i s1 = _mm256_maddubs_epi16(wq[4], bcast4(q + 16));
+                        for (int i = 1; i < 4; i++) {
+                            s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(wq[i], bcast4(q + 4 * i)));
+                            s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(wq[4 + i], bcast4(q + 16 + 4 * i)));
+                        }
+                        isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(_mm256_add_epi16(s0, s1), sc));
+                    }
+                }
+            }
+            const __m256 d = _mm256_loadu_ps(ds), dmin = _mm256_loadu_ps(dmins);
+            for (int t = 0; t < nt; t++) {
+                const lmz_act256 *a = (const lmz_act256 *)(acts + (size_t)(t0 + t) * stride) + b;
+                __m256i summ = _mm256_setzero_si256();
+                for (int j = 0; j < 8; j++) /* m_j * (bsums[2j] + bsums[2j + 1]) */
+                    summ = _mm256_add_epi32(summ, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)mpair[j]),
+                                                                      bcast4((const int8_t *)&a->bsums[2 * j])));
+                const __m256 dx = _mm256_set1_ps(a->d);
+                __m256 contrib = _mm256_sub_ps(_mm256_mul_ps(_mm256_mul_ps(d, dx), _mm256_cvtepi32_ps(isum[t])),
+                                               _mm256_mul_ps(_mm256_mul_ps(dmin, dx), _mm256_cvtepi32_ps(summ)));
+                acc[t] = _mm256_add_ps(acc[t], contrib);
+            }
+        }
+        for (int t = 0; t < nt; t++) _mm256_storeu_ps(out + (size_t)(t0 + t) * os, acc[t]);
+    }
+}
+
+void lmz_dot16_q4_k_avx2(int64_t k, const void *w, size_t row_bytes, const uint8_t *acts, size_t stride, int n,
+                         float *out, size_t os) {
+    dot8_q4_k(k, w, row_bytes, acts, stride, n, out, os);
+    dot8_q4_k(k, (const uint8_t *)w + 8 * row_bytes, row_bytes, acts, stride, n, out + 8, os);
 }
 
 float lmz_dot_q6_k_avx2(int64_t k, const void *w, const void *x) {

@@ -372,7 +372,15 @@ static lmz_dot16_fn dot16_for(uint32_t weight_type, int n_tok) {
         default: break;
         }
     }
-    if (lmz_isa_current() >= LMZ_ISA_AVX2 && n_tok >= 4 && weight_type == LMZ_Q4_1) return lmz_dot16_q4_1_avx2;
+    if (lmz_isa_current() >= LMZ_ISA_AVX2 && n_tok >= 4) {
+        switch (weight_type) {
+        case LMZ_Q4_0: return lmz_dot16_q4_0_avx2;
+        case LMZ_Q4_1: return lmz_dot16_q4_1_avx2;
+        case LMZ_Q5_0: return lmz_dot16_q5_0_avx2;
+        case LMZ_Q4_K: return lmz_dot16_q4_k_avx2;
+        default: break;
+        }
+    }
 #endif
     (void)weight_type;
     (void)n_tok;
