@@ -156,6 +156,20 @@ static inline __m256i bcast4(const int8_t *q) {
     return _mm256_set1_epi32(v);
 }
 
+/* A block's 32 products per lane: W[j] holds elements 4j..4j+3 and W[4 + j] elements
+ * 16+4j..16+4j+3 of each lane's row, against the token's activations Q. The int16 pair
+ * sums of elements 0..15 go to *LO and of 16..31 to *HI (two independent chains). */
+static inline void maddubs32(const __m256i w[8], const int8_t *q, __m256i *lo, __m256i *hi) {
+    __m256i s0 = _mm256_maddubs_epi16(w[0], bcast4(q));
+    __m256i s1 = _mm256_maddubs_epi16(w[4], bcast4(q + 16));
+    for (int j = 1; j < 4; j++) {
+        s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(w[j], bcast4(q + 4 * j)));
+        s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(w[4 + j], bcast4(q + 16 + 4 * j)));
+    }
+    *lo = s0;
+    *hi = s1;
+}
+
 /* Q5_0's fifth bits for 4 elements per lane: bits 4g..4g+3 of each lane's QH -> bit 4 of
  * its bytes 0..3. */
 static inline __m256i fifth_bits8(__m256i qh, int g) {
@@ -192,24 +206,20 @@ static void dot8_block32(enum block32 kind, int64_t k, const uint8_t *w, size_t 
             }
             const __m256 dw = _mm256_loadu_ps(dws), mw = _mm256_loadu_ps(mws);
             const __m256i qh = _mm256_loadu_si256((const __m256i *)qhs);
-            __m256i v[4], lo[4], hi[4];
+            __m256i v[4], wq[8];
             load_rows8(p + nibbles_at, row_bytes, v);
             for (int j = 0; j < 4; j++) {
-                lo[j] = _mm256_and_si256(v[j], low4);                        /* elements 4j..4j+3 */
-                hi[j] = _mm256_and_si256(_mm256_srli_epi16(v[j], 4), low4);  /* elements 16+4j.. */
+                wq[j] = _mm256_and_si256(v[j], low4);                            /* elements 4j..4j+3 */
+                wq[4 + j] = _mm256_and_si256(_mm256_srli_epi16(v[j], 4), low4);  /* elements 16+4j.. */
                 if (kind == BLOCK_Q5_0) {
-                    lo[j] = _mm256_or_si256(lo[j], fifth_bits8(qh, j));
-                    hi[j] = _mm256_or_si256(hi[j], fifth_bits8(qh, 4 + j));
+                    wq[j] = _mm256_or_si256(wq[j], fifth_bits8(qh, j));
+                    wq[4 + j] = _mm256_or_si256(wq[4 + j], fifth_bits8(qh, 4 + j));
                 }
             }
             for (int t = 0; t < nt; t++) {
                 const lmz_act32 *a = (const lmz_act32 *)(acts + (size_t)(t0 + t) * stride) + b;
-                __m256i s0 = _mm256_maddubs_epi16(lo[0], bcast4(a->q));
-                __m256i s1 = _mm256_maddubs_epi16(hi[0], bcast4(a->q + 16));
-                for (int j = 1; j < 4; j++) {
-                    s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(lo[j], bcast4(a->q + 4 * j)));
-                    s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(hi[j], bcast4(a->q + 16 + 4 * j)));
-                }
+                __m256i s0, s1;
+                maddubs32(wq, a->q, &s0, &s1);
                 __m256i s = kind == BLOCK_Q5_0
                                 ? _mm256_add_epi32(_mm256_madd_epi16(s0, ones), _mm256_madd_epi16(s1, ones))
                                 : _mm256_madd_epi16(_mm256_add_epi16(s0, s1), ones);
@@ -288,7 +298,7 @@ float lmz_dot_q4_k_avx2(int64_t k, const void *w, const void *x) {
     return acc;
 }
 
-/* Q4_K, 8 rows at a time, one row per lane, as dot8_q4_1: a sub-block's 8 int16 pair sums
+/* Q4_K, 8 rows at a time, one row per lane, as dot8_block32: a sub-block's 8 int16 pair sums
  * are exact (at most 8 * 3,840), and one VPMADDWD against the lane's 6-bit scale in both
  * halves gives the scaled int32 sum (lmz_kquant_scale_min's value, exact); the mins pair
  * with the token's block sums the same way. The float part is lmz_block_kquant lane-wise. */
@@ -327,12 +337,8 @@ static void dot8_q4_k(int64_t k, const uint8_t *w, size_t row_bytes, const uint8
                     const __m256i sc = _mm256_loadu_si256((const __m256i *)scpair[2 * c + half]);
                     for (int t = 0; t < nt; t++) {
                         const int8_t *q = ((const lmz_act256 *)(acts + (size_t)(t0 + t) * stride) + b)->q + 64 * c + 32 * half;
-                        __m256i s0 = _mm256_maddubs_epi16(wq[0], bcast4(q));
-                        __m256i s1 = _mm256_maddubs_epi16(wq[4], bcast4(q + 16));
-                        for (int i = 1; i < 4; i++) {
-                            s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(wq[i], bcast4(q + 4 * i)));
-                            s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(wq[4 + i], bcast4(q + 16 + 4 * i)));
-                        }
+                        __m256i s0, s1;
+                        maddubs32(wq, q, &s0, &s1);
                         isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(_mm256_add_epi16(s0, s1), sc));
                     }
                 }

@@ -3,7 +3,6 @@
 #include "quant.h"
 
 #include <math.h>
-
 #include <stdlib.h>
 #if defined(__x86_64__)
 #include <cpuid.h>
