@@ -669,6 +669,21 @@ TEST(cli_compress_decompress_and_refusals) {
     CHECK(file_is("out3", input, len));
     CHECK_CLI_OK("-q -t -m %M %D/in.txt.lmz");
 
+    /* Short options bundle as in xz and zstd, a value option last with its value glued or
+     * next; a value that looks like options (here a prompt) is not split. */
+    CHECK_CLI_OK("-qdc -m %M %D/in.txt.lmz > %D/out4");
+    CHECK(file_is("out4", input, len));
+    CHECK_CLI_OK("-qdcT1 -m %M %D/in.txt.lmz > %D/out5");
+    CHECK(file_is("out5", input, len));
+    CHECK_CLI_OK("-qcT 3 -m %M %D/in.txt > %D/bundled.lmz");
+    CHECK(file_is("bundled.lmz", archive, alen));
+    CHECK_CLI_OK("-qtm %M %D/in.txt.lmz");
+    CHECK_CLI_OK("-qc -m %M --prompt -dqx %D/in.txt > %D/prompted.lmz");
+    CHECK_CLI_OK("-qdc -m %M --prompt -dqx %D/prompted.lmz > %D/out6");
+    CHECK(file_is("out6", input, len));
+    CHECK_CLI_FAILS("-qdx -m %M %D/in.txt.lmz", "unknown option -qdx");
+    CHECK_CLI_FAILS("-qT0 -m %M %D/in.txt", "-T");
+
     /* --rm removes the input only after success. */
     CHECK(write_file("rm.txt", input, len));
     CHECK_CLI_OK("-q --rm -m %M %D/rm.txt");

@@ -24,6 +24,7 @@ static const char usage[] =
     "usage: lmz [options] [FILE...]\n"
     "  Compresses each FILE to FILE.lmz (keeping FILE), or with -d decompresses FILE.lmz to FILE.\n"
     "  With no FILE, or FILE '-', reads standard input and writes standard output.\n"
+    "  Short options combine: -dc is -d -c, -T4 is -T 4.\n"
     "\n"
     "  -d, --decompress   decompress\n"
     "  -t, --test         decompress in memory and verify every checksum; write nothing\n"
@@ -97,6 +98,7 @@ typedef struct {
     uint64_t seed;
     const char **files;
     int n_files;
+    char **args; /* argv with bundled short options split (-dc -> -d -c, -T2 -> -T 2) */
 } options;
 
 /* ---------------- small I/O helpers ---------------- */
@@ -657,8 +659,73 @@ static int process(const options *o, lmz_codec *codec, const lmz_adapter_set *ca
 
 /* ---------------- options ---------------- */
 
-static int parse(int argc, char **argv, options *o) {
+static bool takes_value(const char *a) {
+    static const char *const with_value[] = {"-o", "-m", "-T", "--context", "--prompt", "--chunk", "--lora",
+                                             "--lora-dir", "--rewriter", "--rewrite-prompt", "--best-of", "--seed",
+                                             "--rewriter-model", "--rewriter-timeout"};
+    for (size_t k = 0; k < sizeof with_value / sizeof *with_value; k++)
+        if (!strcmp(a, with_value[k])) return true;
+    return false;
+}
+
+/* As in getopt, xz and zstd: "-dcf" is "-d -c -f", and a value option ends a bundle, its
+ * value glued ("-T2", "-dcT2") or the next argument ("-dcT 2"). Values and everything after
+ * "--" are left alone, so a prompt or file name that starts with '-' stays whole; a bundle
+ * with a letter lmz does not know stays whole too, for the parser to name. Returns argv with
+ * the bundles split (its strings are argv's or static), or NULL when out of memory. */
+static char **split_bundles(int argc, char **argv, int *out_argc) {
+    static const char flags[] = "dtlzcfkvqh", valued[] = "Tom";
+    static char singles[sizeof flags + sizeof valued][3];
+    size_t cap = 1;
+    for (int i = 0; i < argc; i++) cap += strlen(argv[i]) + 1;
+    char **out = calloc(cap, sizeof *out);
+    if (!out) return NULL;
+    int n = 0;
+    bool only_files = false;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        size_t len = strlen(a);
+        bool bundle = i > 0 && !only_files && len > 2 && a[0] == '-' && a[1] != '-';
+        for (size_t k = 1; bundle && k < len; k++) {
+            if (strchr(valued, a[k])) break;
+            if (!strchr(flags, a[k])) bundle = false;
+        }
+        if (!bundle) {
+            out[n++] = argv[i];
+            if (i > 0 && !only_files && !strcmp(a, "--")) only_files = true;
+            else if (i > 0 && !only_files && takes_value(a) && i + 1 < argc) out[n++] = argv[++i];
+            continue;
+        }
+        for (size_t k = 1; k < len; k++) {
+            const char *letters = strchr(flags, a[k]) ? flags : valued;
+            char *single = singles[(size_t)(strchr(letters, a[k]) - letters) + (letters == flags ? 0 : sizeof flags)];
+            single[0] = '-';
+            single[1] = a[k];
+            out[n++] = single;
+            if (letters == valued) {
+                if (k + 1 < len) out[n++] = argv[i] + k + 1;
+                else if (i + 1 < argc) out[n++] = argv[++i];
+                break;
+            }
+        }
+    }
+    *out_argc = n;
+    return out;
+}
+
+static void options_free(options *o) {
+    free(o->files);
+    free(o->args);
+}
+
+static int parse(int argc_given, char **argv_given, options *o) {
     memset(o, 0, sizeof *o);
+    int argc;
+    char **argv = o->args = split_bundles(argc_given, argv_given, &argc);
+    if (!argv) {
+        cli_error("out of memory");
+        return -1;
+    }
     o->threads = 2;
     o->best_of = 1;
     o->rewriter_timeout = LMZ_LOSSY_DEFAULT_TIMEOUT_S;
@@ -672,12 +739,7 @@ static int parse(int argc, char **argv, options *o) {
             continue;
         }
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        bool needs = !strcmp(a, "-o") || !strcmp(a, "-m") || !strcmp(a, "--context") || !strcmp(a, "--prompt") ||
-                     !strcmp(a, "-T") || !strcmp(a, "--chunk") || !strcmp(a, "--lora") ||
-                     !strcmp(a, "--lora-dir") || !strcmp(a, "--rewriter") || !strcmp(a, "--rewrite-prompt") ||
-                     !strcmp(a, "--best-of") || !strcmp(a, "--seed") || !strcmp(a, "--rewriter-model") ||
-                     !strcmp(a, "--rewriter-timeout");
-        if (needs && !v) {
+        if (takes_value(a) && !v) {
             cli_error("option %s needs a value (see lmz --help)", a);
             return -1;
         }
@@ -807,7 +869,7 @@ static const char *model_named_by_archive(const options *o) {
 int cmd_compress(int argc, char **argv) {
     options o;
     if (parse(argc, argv, &o)) {
-        free(o.files);
+        options_free(&o);
         return 2;
     }
     if (o.n_files == 0) o.files[o.n_files++] = "-";
@@ -815,7 +877,7 @@ int cmd_compress(int argc, char **argv) {
         bool is_stdin = !strcmp(o.files[i], "-");
         if (is_stdin && o.mode == MODE_COMPRESS && !o.out_path && isatty(1) && !o.to_stdout) {
             cli_error("refusing to write compressed data to a terminal (use -o FILE or redirect)");
-            free(o.files);
+            options_free(&o);
             return 1;
         }
     }
@@ -833,7 +895,7 @@ int cmd_compress(int argc, char **argv) {
         lmz_codec_free(&codec);
         free_blob(&ct.file);
         unload_model(&lm);
-        free(o.files);
+        options_free(&o);
         return 1;
     }
     int failures = 0;
@@ -849,6 +911,6 @@ int cmd_compress(int argc, char **argv) {
     lmz_codec_free(&codec);
     free_blob(&ct.file);
     unload_model(&lm);
-    free(o.files);
+    options_free(&o);
     return failures ? 1 : 0;
 }
