@@ -7,7 +7,9 @@ For each model of MODELS that is present and each thread count, runs
 one right after the other (interleaved, so both see the same machine load), and
 reports tokens/s for pp512 (512-token prompt as one batch) and tg128 (128 single-token
 decode steps) with the ratio lmz / llama.cpp, and lmz's tg128x8 (8 streams decoded in
-lockstep) against its own single stream. Then, with the default model, the compressor's
+lockstep) against its own single stream. On a CPU with AVX-512, the same again at the AVX2
+level (`lmz speed --isa avx2` against llama.cpp built for AVX2 without AVX-512: what users of
+CPUs without AVX-512 get; --no-avx2 skips it). Then, with the default model, the compressor's
 throughput (bytes/s) and peak RSS compressing and decompressing 1 MiB of LLM text, and
 this CPU's int8/f32 throughput and memory bandwidth (build/microbench). Both sides are "best of" their runs:
 lmz speed reports the best of 3; for llama.cpp the best of its R samples is used (its
@@ -17,7 +19,7 @@ Writes the "engine_speed" section of bench/report.json and bench/report.md, keep
 every other section (other scripts add theirs the same way). Nothing is written unless
 every measurement succeeded. Standard library only.
 
-usage: bench.py [--quick] [--models a,b] [--threads 1,2] [--rounds K] [--reps R] [--out-dir DIR]
+usage: bench.py [--quick] [--models a,b] [--threads 1,2] [--rounds K] [--reps R] [--no-avx2] [--out-dir DIR]
        (make bench passes $BENCH_ARGS, e.g. BENCH_ARGS="--threads 1,2" make bench)
 """
 import argparse, datetime, json, os, re, subprocess, sys, tarfile
@@ -80,13 +82,16 @@ def resolve_models(wanted):
 
 # ---------------------------------------------------------------- llama.cpp
 
-def build_llamacpp(no_amx=False):
+def build_llamacpp(variant=None):
+    """VARIANT: None (-march=native), "noamx" (native without ggml's AMX kernels) or "avx2"
+    (AVX2/FMA/F16C, no AVX-512: llama.cpp as on a CPU without AVX-512)."""
     log_path = os.path.join(os.environ.get("LMZ_REF") or os.path.join(CACHE, "ref"),
-                            "build_llamacpp%s.log" % ("_noamx" if no_amx else ""))
+                            "build_llamacpp%s.log" % ("_" + variant if variant else ""))
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     log("building/locating llama.cpp%s with tools/ref/build_llamacpp.sh (log: %s)"
-        % (" without AMX" if no_amx else "", log_path))
-    env = dict(os.environ, LLAMA_CPP_NO_AMX="1" if no_amx else "0")
+        % ({"noamx": " without AMX", "avx2": " for the AVX2 level"}.get(variant, ""), log_path))
+    env = dict(os.environ, LLAMA_CPP_NO_AMX="1" if variant == "noamx" else "0",
+               LLAMA_CPP_AVX2="1" if variant == "avx2" else "0")
     with open(log_path, "w") as lf:
         p = subprocess.run(["bash", "tools/ref/build_llamacpp.sh"], cwd=ROOT, stdout=subprocess.PIPE,
                            stderr=lf, text=True, env=env)
@@ -181,11 +186,11 @@ def llama_bench(exe, model, threads, reps, timeout):
 
 # ---------------------------------------------------------------- lmz
 
-def lmz_speed(model, threads, timeout):
+def lmz_speed(model, threads, timeout, isa=None):
     exe = os.path.join(ROOT, "lmz")
     if not os.access(exe, os.X_OK):
         raise BenchError("./lmz not found; run `make` first")
-    cmd = [exe, "speed", "-m", model, "-T", str(threads), "--streams", str(STREAMS)]
+    cmd = [exe, "speed", "-m", model, "-T", str(threads), "--streams", str(STREAMS)] + (["--isa", isa] if isa else [])
     out = run(cmd, timeout, "lmz speed")
     kv = {}
     for line in out.splitlines():
@@ -336,6 +341,19 @@ def markdown_section(data):
             % ("quick" if data["quick"] else "full", data["rounds"])]
     for n in data["notes"]:
         out.append("- note: %s" % n)
+    lvl = data.get("avx2_level")
+    if lvl:
+        hdr2, rows2 = table_rows(lvl["results"])
+        lc2 = lvl["llamacpp"] or {}
+        out += ["", "### At the AVX2 level (CPUs without AVX-512)", "",
+                "The same comparison with both sides held to AVX2 on this CPU: `%s` against llama-bench "
+                "from the same source built with GGML_NATIVE=OFF (AVX, AVX2, FMA, F16C, BMI2; no AVX-512: "
+                "`LLAMA_CPP_AVX2=1 tools/ref/build_llamacpp.sh`; %s), in the same run, interleaved the "
+                "same way." % (lvl["lmz_command"], ", ".join("%s=%s" % kv for kv in sorted(lc2.get("cmake", {}).items()))
+                               or "cmake options unknown"), "",
+                "| " + " | ".join(hdr2) + " |",
+                "|" + "|".join(["---"] + ["---:"] * (len(hdr2) - 1)) + "|"]
+        out += ["| " + " | ".join(r) + " |" for r in rows2]
     mib = 2.0 ** 20
     for t in data.get("throughput", []):
         out += ["", "### Compressor throughput (%s, %d thread(s))" % (DEFAULT_MODEL, t["threads"]), "",
@@ -364,6 +382,42 @@ def merged_md(path, body):
     return common.merged_md(path, SECTION, body)
 
 
+def compare(exe, models, threads, rounds, reps, timeout, isa=None):
+    """Interleaved rounds of llama-bench (EXE) and lmz speed (at ISA, or its best level) per
+    model and thread count; the best of all rounds. Returns (rows, llama.cpp's flash_attn)."""
+    results, fa = [], None
+    label = " at %s" % isa if isa else ""
+    for name, desc, path in models:
+        for t in threads:
+            best_l, best_c = None, None
+            for rnd in range(rounds):
+                log("%s%s, %d thread(s), round %d/%d: llama-bench" % (name, label, t, rnd + 1, rounds))
+                c = llama_bench(exe, path, t, reps, timeout)
+                log("%s%s, %d thread(s), round %d/%d: lmz speed" % (name, label, t, rnd + 1, rounds))
+                l = lmz_speed(path, t, timeout, isa)
+                fa = c["_meta"].get("flash_attn")
+                if best_c is None:
+                    best_c, best_l = c, l
+                else:
+                    for k in ("pp%d" % PP, "tg%d" % TG):
+                        if c[k]["best"] > best_c[k]["best"]:
+                            best_c[k] = c[k]
+                    for k in ("pp%d" % PP, "tg%d" % TG, STREAMS_KEY):
+                        best_l[k] = max(best_l[k], l[k])
+            row = {"model": name, "description": desc, "file": os.path.basename(path), "threads": t,
+                   "lmz": best_l,
+                   "llamacpp": {k: best_c[k]["best"] for k in ("pp%d" % PP, "tg%d" % TG)},
+                   "llamacpp_detail": {k: best_c[k] for k in ("pp%d" % PP, "tg%d" % TG)},
+                   "llamacpp_model_type": best_c["_meta"].get("model_type"),
+                   "ratio": {k: best_l[k] / best_c[k]["best"] for k in ("pp%d" % PP, "tg%d" % TG)},
+                   "streams_over_single": best_l[STREAMS_KEY] / best_l["tg%d" % TG]}
+            results.append(row)
+            log("%s%s, %d thread(s): lmz pp%d %.1f tg%d %.1f | llama.cpp pp%d %.1f tg%d %.1f"
+                % (name, label, t, PP, best_l["pp%d" % PP], TG, best_l["tg%d" % TG],
+                   PP, row["llamacpp"]["pp%d" % PP], TG, row["llamacpp"]["tg%d" % TG]))
+    return results, fa
+
+
 # ---------------------------------------------------------------- main
 
 def main():
@@ -382,6 +436,9 @@ def main():
     ap.add_argument("--throughput-bytes", type=int, default=THROUGHPUT_BYTES,
                     help="bytes of %s compressed and decompressed with the default model to measure "
                     "bytes/s and peak RSS (default %d; 0 skips)" % (THROUGHPUT_FILE, THROUGHPUT_BYTES))
+    ap.add_argument("--no-avx2", action="store_true",
+                    help="on a CPU with AVX-512, skip the second comparison at the AVX2 level (lmz --isa avx2 "
+                    "against llama.cpp built for AVX2 without AVX-512)")
     a = ap.parse_args()
 
     cpu = cpu_info()
@@ -413,7 +470,7 @@ def main():
             # Seen on an Intel Xeon KVM guest: ggml's AMX kernels (compiled in by -march=native)
             # segfault in prompt processing; the same source without them is the peer then.
             log("llama-bench crashed on %s: using a build without ggml's AMX kernels" % ", ".join(crashed))
-            d, exe = build_llamacpp(no_amx=True)
+            d, exe = build_llamacpp("noamx")
             still = crashing_models(exe, models)
             if still:
                 raise BenchError("llama-bench crashes even without AMX on %s" % ", ".join(still))
@@ -422,35 +479,12 @@ def main():
                          "from the same source built without AMX (`LLAMA_CPP_NO_AMX=1 tools/ref/build_llamacpp.sh`: "
                          "AVX-512/VNNI kernels as on a CPU without AMX)" % ", ".join(crashed))
         lc = llamacpp_info(d, exe)
-        results, fa = [], None
-        for name, desc, path in models:
-            for t in threads:
-                best_l, best_c = None, None
-                for rnd in range(rounds):
-                    log("%s, %d thread(s), round %d/%d: llama-bench" % (name, t, rnd + 1, rounds))
-                    c = llama_bench(exe, path, t, reps, a.timeout)
-                    log("%s, %d thread(s), round %d/%d: lmz speed" % (name, t, rnd + 1, rounds))
-                    l = lmz_speed(path, t, a.timeout)
-                    fa = c["_meta"].get("flash_attn")
-                    if best_c is None:
-                        best_c, best_l = c, l
-                    else:
-                        for k in ("pp%d" % PP, "tg%d" % TG):
-                            if c[k]["best"] > best_c[k]["best"]:
-                                best_c[k] = c[k]
-                        for k in ("pp%d" % PP, "tg%d" % TG, STREAMS_KEY):
-                            best_l[k] = max(best_l[k], l[k])
-                row = {"model": name, "description": desc, "file": os.path.basename(path), "threads": t,
-                       "lmz": best_l,
-                       "llamacpp": {k: best_c[k]["best"] for k in ("pp%d" % PP, "tg%d" % TG)},
-                       "llamacpp_detail": {k: best_c[k] for k in ("pp%d" % PP, "tg%d" % TG)},
-                       "llamacpp_model_type": best_c["_meta"].get("model_type"),
-                       "ratio": {k: best_l[k] / best_c[k]["best"] for k in ("pp%d" % PP, "tg%d" % TG)},
-                       "streams_over_single": best_l[STREAMS_KEY] / best_l["tg%d" % TG]}
-                results.append(row)
-                log("%s, %d thread(s): lmz pp%d %.1f tg%d %.1f | llama.cpp pp%d %.1f tg%d %.1f"
-                    % (name, t, PP, best_l["pp%d" % PP], TG, best_l["tg%d" % TG],
-                       PP, row["llamacpp"]["pp%d" % PP], TG, row["llamacpp"]["tg%d" % TG]))
+        results, fa = compare(exe, models, threads, rounds, reps, a.timeout)
+        results_avx2, lc_avx2 = [], None
+        if "avx512f" in cpu["flags"] and not a.no_avx2:
+            d2, exe2 = build_llamacpp("avx2")
+            lc_avx2 = llamacpp_info(d2, exe2)
+            results_avx2, _ = compare(exe2, models, threads, rounds, reps, a.timeout, isa="avx2")
         tp = []
         default = [m for m in models if m[0] == DEFAULT_MODEL]
         if a.throughput_bytes > 0 and not default:
@@ -477,8 +511,14 @@ def main():
                 "llamacpp_flash_attn": {-1: "auto", 0: "off", 1: "on"}.get(fa, fa),
                 "llamacpp_command": "llama-bench -m MODEL -p %d -n %d -t N -r %d -o json" % (PP, TG, reps),
                 "lmz_command": "./lmz speed -m MODEL -T N --streams %d" % STREAMS,
-                "units": "tokens/s", "notes": notes, "results": results}
+                "units": "tokens/s", "notes": notes, "results": results,
+                "avx2_level": {"results": results_avx2, "llamacpp": lc_avx2,
+                               "lmz_command": "./lmz speed -m MODEL -T N --streams %d --isa avx2" % STREAMS}
+                if results_avx2 else None}
         print(text_table(results))
+        if results_avx2:
+            print("at the AVX2 level:")
+            print(text_table(results_avx2))
         if write:
             os.makedirs(out_dir, exist_ok=True)
             jpath, mpath = os.path.join(out_dir, "report.json"), os.path.join(out_dir, "report.md")

@@ -371,12 +371,16 @@ static lmz_dot16_fn dot16_for(uint32_t weight_type, int n_tok) {
         default: break;
         }
     }
-    if (lmz_isa_current() >= LMZ_ISA_AVX2 && n_tok >= 4) {
+    /* AVX2 (dot_avx2.c): one row per lane for any batch of the 32-element types; Q4_K from
+     * 2 tokens and Q6_K from 4, where the 8 rows' transposes pay for themselves */
+    if (lmz_isa_current() >= LMZ_ISA_AVX2) {
         switch (weight_type) {
         case LMZ_Q4_0: return lmz_dot16_q4_0_avx2;
         case LMZ_Q4_1: return lmz_dot16_q4_1_avx2;
         case LMZ_Q5_0: return lmz_dot16_q5_0_avx2;
-        case LMZ_Q4_K: return lmz_dot16_q4_k_avx2;
+        case LMZ_Q8_0: return lmz_dot16_q8_0_avx2;
+        case LMZ_Q4_K: return n_tok >= 2 ? lmz_dot16_q4_k_avx2 : NULL;
+        case LMZ_Q6_K: return n_tok >= 4 ? lmz_dot16_q6_k_avx2 : NULL;
         default: break;
         }
     }

@@ -110,8 +110,10 @@ void lmz_dotn_q8_0_avx2(int64_t k, const void *w, const uint8_t *acts, size_t st
 /* AVX2 kernels for 16 rows (two groups of 8, one row per lane), the same bits. */
 void lmz_dot16_q4_0_avx2(int64_t k, const void *w, size_t rb, const uint8_t *acts, size_t st, int n, float *o, size_t os);
 void lmz_dot16_q5_0_avx2(int64_t k, const void *w, size_t rb, const uint8_t *acts, size_t st, int n, float *o, size_t os);
+void lmz_dot16_q8_0_avx2(int64_t k, const void *w, size_t rb, const uint8_t *acts, size_t st, int n, float *o, size_t os);
 void lmz_dot16_q4_1_avx2(int64_t k, const void *w, size_t rb, const uint8_t *acts, size_t st, int n, float *o, size_t os);
 void lmz_dot16_q4_k_avx2(int64_t k, const void *w, size_t rb, const uint8_t *acts, size_t st, int n, float *o, size_t os);
+void lmz_dot16_q6_k_avx2(int64_t k, const void *w, size_t rb, const uint8_t *acts, size_t st, int n, float *o, size_t os);
 
 /* AVX2 single-token dot products (kernels/dot_avx2.c). */
 float lmz_dot_f32_avx2(int64_t k, const void *w, const void *x);
