@@ -19,11 +19,6 @@ static inline int32_t hsum_i32(__m256i v) {
     return _mm_cvtsi128_si32(s);
 }
 
-/* Sum over 32 products w*x with w unsigned in [0, 127]. */
-static inline __m256i madd_u8(__m256i w, __m256i x) {
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1));
-}
-
 /* 16 bytes of nibbles -> 32 bytes: low nibbles (elements 0..15) then high nibbles (16..31). */
 static inline __m256i unpack_nibbles(const uint8_t *qs) {
     __m128i b = _mm_loadu_si128((const __m128i *)qs);
