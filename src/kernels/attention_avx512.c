@@ -34,6 +34,7 @@ static void scores(int nh, const float *q, const uint16_t *k, size_t stride, int
         for (int h = 0; h < nh; h++)
             for (int i = 0; i < 4; i++) acc[h][i] = _mm512_setzero_ps();
         const uint16_t *kr = k + (size_t)u * stride;
+        for (int i = 0; i < 8; i++) lmz_prefetch_f16_row(kr + (size_t)(16 + i) * stride, d); /* two passes ahead */
         for (int c = 0; c < nc; c++) {
             __m512 kv[4];
             for (int i = 0; i < 4; i++) kv[i] = load_f16_pair(kr + (size_t)(2 * i) * stride + 8 * c, kr + (size_t)(2 * i + 1) * stride + 8 * c);
@@ -77,6 +78,7 @@ static void values(int nh, const uint16_t *v, size_t stride, int p0, int p1, int
             for (int i = 0; i < 4; i++) o[h][i] = _mm512_setzero_ps();
         for (int u = p0; u <= p1; u++) {
             const uint16_t *vr = v + (size_t)u * stride + c0;
+            lmz_prefetch_f16_row(vr + 8 * stride, n4 * 16);
             __m512 vv[4];
             for (int i = 0; i < n4; i++) vv[i] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(vr + 16 * i)));
             for (int h = 0; h < nh; h++) {
