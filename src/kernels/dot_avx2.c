@@ -228,9 +228,10 @@ static inline __m256i signed_dot32(const __m256i w[8], const __m256i wabs[8], co
 }
 
 /* A block of 8 rows: its weights (unsigned: Q4_0 + 8, Q5_0 + 16; Q8_0 signed, with their
- * magnitudes in WABS) and scales, from contiguous loads and in-lane shuffles. */
+ * magnitudes in WABS) and scales (Q4_1: and mins in MW), from contiguous loads and in-lane
+ * shuffles. */
 static inline void block32_weights8(enum block32 kind, const uint8_t *p, size_t row_bytes, __m256i wq[8],
-                                    __m256i wabs[8], __m256 *dw) {
+                                    __m256i wabs[8], __m256 *dw, __m256 *mw) {
     __m256i v[4];
     if (kind == BLOCK_Q5_0) { /* bytes 0..15: fp16 d, then qh in bytes 2..5 */
         load_rows8(p, row_bytes, v);
@@ -241,15 +242,15 @@ static inline void block32_weights8(enum block32 kind, const uint8_t *p, size_t 
         or_fifth_bits8(qh, wq);
         return;
     }
-    fp16_halves8(dword_rows8(p, row_bytes), dw, NULL);
+    fp16_halves8(dword_rows8(p, row_bytes), dw, kind == BLOCK_Q4_1 ? mw : NULL);
     switch (kind) {
     case BLOCK_Q8_0:
         load_rows8(p + 2, row_bytes, wq);
         load_rows8(p + 18, row_bytes, wq + 4);
         for (int j = 0; j < 8; j++) wabs[j] = _mm256_sign_epi8(wq[j], wq[j]);
         break;
-    default: /* Q4_0; Q4_1 goes through q4_1_blocks_by_4 */
-        load_rows8(p + 2, row_bytes, v);
+    default: /* Q4_0, and Q4_1's blocks after the last 4 that q4_1_blocks_by_4 takes */
+        load_rows8(p + (kind == BLOCK_Q4_1 ? 4 : 2), row_bytes, v);
         split_nibbles8(v, wq);
         break;
     }
@@ -344,14 +345,7 @@ static void dot8_block32(enum block32 kind, int64_t k, const uint8_t *w, size_t 
             prefetch_next_group8(w, row_bytes, b, prefetch_lines);
             __m256i wq[8], wabs[8];
             __m256 dw, mw = _mm256_setzero_ps();
-            if (kind == BLOCK_Q4_1) {
-                __m256i v[4];
-                fp16_halves8(dword_rows8(p, row_bytes), &dw, &mw);
-                load_rows8(p + 4, row_bytes, v);
-                split_nibbles8(v, wq);
-            } else {
-                block32_weights8(kind, p, row_bytes, wq, wabs, &dw);
-            }
+            block32_weights8(kind, p, row_bytes, wq, wabs, &dw, &mw);
             block32_tokens8(kind, wq, wabs, dw, mw, acts, stride, b, t0, nt, acc);
         }
         for (int t = 0; t < nt; t++) _mm256_storeu_ps(out + (size_t)(t0 + t) * os, acc[t]);
@@ -570,6 +564,17 @@ void lmz_dot16_q4_k_avx2(int64_t k, const void *w, size_t row_bytes, const uint8
  * both 16-bit halves of the lane). Element layout as in the scalar reference: element
  * 128h + 32grp + l takes ql[64h + 32(grp & 1) + l] (low nibble for grp < 2, else high)
  * and bits 2grp..2grp+1 of qh[32h + l]. The float part is lmz_block_sym, lane-wise. */
+/* Q6_K's unsigned 6-bit values of group GRP (0..3) from the matching bytes of ql (QL: the
+ * first 32 ql bytes of the half for even GRP, the next 32 for odd) and of qh (QH): the low
+ * nibbles for GRP < 2, the high ones after, and bits 2grp..2grp+1 of qh as bits 4..5. The
+ * same whether a vector holds one row's bytes or 4 bytes of 8 rows. */
+static inline __m256i q6_values(__m256i ql, __m256i qh, int grp) {
+    const __m256i low4 = _mm256_set1_epi8(0x0f), two_bits = _mm256_set1_epi8(3);
+    const __m256i nib = _mm256_and_si256(grp < 2 ? ql : _mm256_srli_epi16(ql, 4), low4);
+    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * grp), two_bits);
+    return _mm256_or_si256(nib, _mm256_slli_epi16(hi, 4));
+}
+
 static inline __m256i scale_pair16(const __m256i sc4[4], int g) {
     const __m256i s = _mm256_srai_epi32(_mm256_slli_epi32(sc4[g / 4], 24 - 8 * (g % 4)), 24);
     return _mm256_or_si256(_mm256_and_si256(s, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(s, 16));
@@ -577,7 +582,7 @@ static inline __m256i scale_pair16(const __m256i sc4[4], int g) {
 
 static void dot8_q6_k(int64_t k, const uint8_t *w, size_t row_bytes, const uint8_t *acts, size_t stride, int n,
                       float *out, size_t os) {
-    const __m256i low4 = _mm256_set1_epi8(0x0f), two_bits = _mm256_set1_epi8(3), bias = _mm256_set1_epi8(32);
+    const __m256i bias = _mm256_set1_epi8(32);
     const int64_t nb = k / 256;
     const size_t lines_per_block = prefetch_lines_per_step8(row_bytes, nb);
     __m256 acc[TOKEN_TILE8];
@@ -603,10 +608,7 @@ static void dot8_q6_k(int64_t k, const uint8_t *w, size_t row_bytes, const uint8
                 for (int grp = 0; grp < 4; grp++) {
                     __m256i wq[8], wabs[8];
                     for (int j = 0; j < 8; j++) {
-                        const __m256i lo = ql[8 * (grp & 1) + j];
-                        const __m256i nib = _mm256_and_si256(grp < 2 ? lo : _mm256_srli_epi16(lo, 4), low4);
-                        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qh[j], 2 * grp), two_bits);
-                        wq[j] = _mm256_sub_epi8(_mm256_or_si256(nib, _mm256_slli_epi16(hi, 4)), bias);
+                        wq[j] = _mm256_sub_epi8(q6_values(ql[8 * (grp & 1) + j], qh[j], grp), bias);
                         wabs[j] = _mm256_sign_epi8(wq[j], wq[j]);
                     }
                     const int g0 = 8 * h + 2 * grp; /* sub-blocks g0 (l = 0..15) and g0 + 1 */
@@ -651,27 +653,18 @@ void lmz_dot16_q6_k_avx2(int64_t k, const void *w, size_t row_bytes, const uint8
 float lmz_dot_q6_k_avx2(int64_t k, const void *w, const void *x) {
     const uint8_t *p = w;
     const lmz_act256 *a = x;
-    const __m256i low4 = _mm256_set1_epi8(0x0f), two = _mm256_set1_epi8(3);
     float acc = 0.0f;
     for (int64_t b = 0; b < k / 256; b++, p += 210) {
-        for (int i = 0; i < 4; i++) _mm_prefetch((const char *)(p + 4096 + 64 * i), _MM_HINT_T0);
+        for (int i = 0; i < 4; i++) _mm_prefetch((const char *)(p + 2048 + 64 * i), _MM_HINT_T0);
         const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(p + 192)));
         /* the bias: 32 * sum over sub-blocks of scale * block sum */
         __m256i sumv = _mm256_slli_epi32(_mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)a[b].bsums)), 5);
         sumv = _mm256_sub_epi32(_mm256_setzero_si256(), sumv);
         const __m256i lo_scales = _mm256_permute4x64_epi64(sc16, 0x44), hi_scales = _mm256_permute4x64_epi64(sc16, 0xee);
         for (int h = 0; h < 2; h++) {
-            __m256i ql0 = _mm256_loadu_si256((const __m256i *)(p + 64 * h));
-            __m256i ql1 = _mm256_loadu_si256((const __m256i *)(p + 64 * h + 32));
-            __m256i qh = _mm256_loadu_si256((const __m256i *)(p + 128 + 32 * h));
-            __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(ql0, low4), _mm256_slli_epi16(_mm256_and_si256(qh, two), 4));
-            q[1] = _mm256_or_si256(_mm256_and_si256(ql1, low4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), two), 4));
-            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), two), 4));
-            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two), 4));
+            const __m256i ql0 = _mm256_loadu_si256((const __m256i *)(p + 64 * h));
+            const __m256i ql1 = _mm256_loadu_si256((const __m256i *)(p + 64 * h + 32));
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)(p + 128 + 32 * h));
             const __m256i scales8 = h ? hi_scales : lo_scales; /* sub-blocks 8h..8h + 7, in both halves */
             for (int g = 0; g < 4; g++) {
                 /* int16 2g in the low half, 2g + 1 in the high half, each in every position */
@@ -680,7 +673,8 @@ float lmz_dot_q6_k_avx2(int64_t k, const void *w, const void *x) {
                                                       4 * g + 2, 4 * g + 3, 4 * g + 2, 4 * g + 3, 4 * g + 2, 4 * g + 3,
                                                       4 * g + 2, 4 * g + 3, 4 * g + 2, 4 * g + 3, 4 * g + 2, 4 * g + 3,
                                                       4 * g + 2, 4 * g + 3, 4 * g + 2, 4 * g + 3);
-                const __m256i prod16 = _mm256_maddubs_epi16(q[g], load_q(a[b].q + 128 * h + 32 * g));
+                const __m256i prod16 =
+                    _mm256_maddubs_epi16(q6_values(g & 1 ? ql1 : ql0, qh, g), load_q(a[b].q + 128 * h + 32 * g));
                 sumv = _mm256_add_epi32(sumv, _mm256_madd_epi16(prod16, _mm256_shuffle_epi8(scales8, pick)));
             }
         }

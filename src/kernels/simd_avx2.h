@@ -8,16 +8,6 @@
 
 static inline __m256 lmz_load_f16x8(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
 
-/* Requests the cache lines at ROW, one per 64 bytes of its D fp16 values. Decode-time
- * attention reads a sequence's whole KV cache for each token, row after row a fixed stride
- * apart (the other K/V heads' columns in between), and waited on memory: prefetching rows
- * a few positions ahead took decompression of 30 kB of book1 from 58 to 51-52 s (AVX-512,
- * one thread, interleaved runs). One more prefetch per row, for a row's last bytes when it
- * straddles a line, undid the gain (58 s): so a hint per 64 bytes, not per line. */
-static inline void lmz_prefetch_f16_row(const uint16_t *row, int d) {
-    for (int c = 0; c < d; c += 32) _mm_prefetch((const char *)(row + c), _MM_HINT_T0);
-}
-
 /* r[j] becomes lane j of every input: out[j][p] = in[p][j]. */
 static inline void lmz_transpose8(__m256 r[8]) {
     __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
