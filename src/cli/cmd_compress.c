@@ -675,7 +675,7 @@ static bool takes_value(const char *a) {
  * the bundles split (its strings are argv's or static), or NULL when out of memory. */
 static char **split_bundles(int argc, char **argv, int *out_argc) {
     static const char flags[] = "dtlzcfkvqh", valued[] = "Tom";
-    static char singles[sizeof flags + sizeof valued][3];
+    static char singles[128][3]; /* "-X" for each letter X */
     size_t cap = 1;
     for (int i = 0; i < argc; i++) cap += strlen(argv[i]) + 1;
     char **out = calloc(cap, sizeof *out);
@@ -697,12 +697,11 @@ static char **split_bundles(int argc, char **argv, int *out_argc) {
             continue;
         }
         for (size_t k = 1; k < len; k++) {
-            const char *letters = strchr(flags, a[k]) ? flags : valued;
-            char *single = singles[(size_t)(strchr(letters, a[k]) - letters) + (letters == flags ? 0 : sizeof flags)];
+            char *single = singles[(unsigned char)a[k]]; /* a letter of FLAGS or VALUED: ASCII */
             single[0] = '-';
             single[1] = a[k];
             out[n++] = single;
-            if (letters == valued) {
+            if (strchr(valued, a[k])) {
                 if (k + 1 < len) out[n++] = argv[i] + k + 1;
                 else if (i + 1 < argc) out[n++] = argv[++i];
                 break;
