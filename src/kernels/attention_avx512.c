@@ -15,46 +15,47 @@
 
 #define HEADS_PER_PASS 4
 
-/* Requests the cache lines at ROW, one per 64 bytes of its D fp16 values. Decode-time
- * attention reads a sequence's whole KV cache for each token, row after row a fixed stride
- * apart (the other K/V heads' columns in between), and waited on memory: prefetching rows
- * a few positions ahead took decompression of 30 kB of book1 from 58 to 51-52 s (AVX-512,
- * one thread, interleaved runs). One more prefetch per row, for a row's last bytes when it
- * straddles a line, undid the gain (58 s): so a hint per 64 bytes, not per line. */
-static inline void prefetch_f16_row(const uint16_t *row, int d) {
-    for (int c = 0; c < d; c += 32) _mm_prefetch((const char *)(row + c), _MM_HINT_T0);
-}
-
 /* Two positions' 8 fp16 values at column C: lanes 0-7 from row A, 8-15 from row B. */
 static inline __m512 load_f16_pair(const uint16_t *a, const uint16_t *b) {
     __m256i h = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)b), _mm_loadu_si128((const __m128i *)a));
     return _mm512_cvtph_ps(h);
 }
 
-/* Scores of NH (<= HEADS_PER_PASS) heads for positions P0..P1 into W[h], maxima into MX[h]. */
-static void scores(int nh, const float *q, const uint16_t *k, size_t stride, int p0, int p1, int d, float scale,
-                   float *const w[], float mx[]) {
+/* Scores of NH (<= HEADS_PER_PASS) heads for positions P0..P1 into W[h], maxima into MX[h].
+ * Always inlined with NH a constant (see scores): with the head count known, the
+ * accumulators live in registers; with it a variable, GCC kept them on the stack and the
+ * loop spent its time storing and reloading them. */
+static inline __attribute__((always_inline)) void scores_n(const int nh, const float *q, const uint16_t *k,
+                                                           size_t stride, int p0, int p1, int d, float scale,
+                                                           float *const w[], float mx[]) {
     const int nc = d / 8;
     const __m256 sc = _mm256_set1_ps(scale);
     __m256 mxv[HEADS_PER_PASS];
+#pragma GCC unroll 4
     for (int h = 0; h < nh; h++) mxv[h] = _mm256_set1_ps(-INFINITY);
     int u = p0;
     for (; u + 8 <= p1 + 1; u += 8) {
         __m512 acc[HEADS_PER_PASS][4];
+#pragma GCC unroll 4
         for (int h = 0; h < nh; h++)
+#pragma GCC unroll 4
             for (int i = 0; i < 4; i++) acc[h][i] = _mm512_setzero_ps();
         const uint16_t *kr = k + (size_t)u * stride;
-        for (int i = 0; i < 8; i++) prefetch_f16_row(kr + (size_t)(16 + i) * stride, d); /* two passes ahead */
         for (int c = 0; c < nc; c++) {
             __m512 kv[4];
+#pragma GCC unroll 4
             for (int i = 0; i < 4; i++) kv[i] = load_f16_pair(kr + (size_t)(2 * i) * stride + 8 * c, kr + (size_t)(2 * i + 1) * stride + 8 * c);
+#pragma GCC unroll 4
             for (int h = 0; h < nh; h++) {
                 const __m512 qv = _mm512_broadcast_f32x8(_mm256_loadu_ps(q + (size_t)h * d + 8 * c));
+#pragma GCC unroll 4
                 for (int i = 0; i < 4; i++) acc[h][i] = _mm512_add_ps(acc[h][i], _mm512_mul_ps(qv, kv[i]));
             }
         }
+#pragma GCC unroll 4
         for (int h = 0; h < nh; h++) {
             __m256 r[8];
+#pragma GCC unroll 4
             for (int i = 0; i < 4; i++) {
                 r[2 * i] = _mm512_castps512_ps256(acc[h][i]);
                 r[2 * i + 1] = _mm512_extractf32x8_ps(acc[h][i], 1);
@@ -79,25 +80,55 @@ static void scores(int nh, const float *q, const uint16_t *k, size_t stride, int
     }
 }
 
-/* out[h] = sum over u of w[h][u] * V_u, 64 columns at a time. */
+static void scores(int nh, const float *q, const uint16_t *k, size_t stride, int p0, int p1, int d, float scale,
+                   float *const w[], float mx[]) {
+    switch (nh) {
+    case 1: scores_n(1, q, k, stride, p0, p1, d, scale, w, mx); break;
+    case 2: scores_n(2, q, k, stride, p0, p1, d, scale, w, mx); break;
+    case 3: scores_n(3, q, k, stride, p0, p1, d, scale, w, mx); break;
+    default: scores_n(HEADS_PER_PASS, q, k, stride, p0, p1, d, scale, w, mx); break;
+    }
+}
+
+/* out[h] = sum over u of w[h][u] * V_u for the N4 * 16 columns at C0 (N4 <= 4). Always
+ * inlined with NH and N4 constants, for the reason given at scores_n. */
+static inline __attribute__((always_inline)) void values_cols(const int nh, const int n4, const uint16_t *v,
+                                                              size_t stride, int p0, int p1, int c0,
+                                                              float *const w[], float *out, int d) {
+    __m512 o[HEADS_PER_PASS][4];
+#pragma GCC unroll 4
+    for (int h = 0; h < nh; h++)
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) o[h][i] = _mm512_setzero_ps();
+    for (int u = p0; u <= p1; u++) {
+        const uint16_t *vr = v + (size_t)u * stride + c0;
+        __m512 vv[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < n4; i++) vv[i] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(vr + 16 * i)));
+#pragma GCC unroll 4
+        for (int h = 0; h < nh; h++) {
+            const __m512 a = _mm512_set1_ps(w[h][u]);
+#pragma GCC unroll 4
+            for (int i = 0; i < n4; i++) o[h][i] = _mm512_add_ps(o[h][i], _mm512_mul_ps(a, vv[i]));
+        }
+    }
+#pragma GCC unroll 4
+    for (int h = 0; h < nh; h++)
+#pragma GCC unroll 4
+        for (int i = 0; i < n4; i++) _mm512_storeu_ps(out + (size_t)h * d + c0 + 16 * i, o[h][i]);
+}
+
+/* out[h] = sum over u of w[h][u] * V_u, 64 columns at a time (the last group may be
+ * narrower: the general case, taken by no supported model's head size). */
 static void values(int nh, const uint16_t *v, size_t stride, int p0, int p1, int d, float *const w[], float *out) {
     for (int c0 = 0; c0 < d; c0 += 64) {
         const int n4 = (d - c0) / 16 < 4 ? (d - c0) / 16 : 4;
-        __m512 o[HEADS_PER_PASS][4];
-        for (int h = 0; h < nh; h++)
-            for (int i = 0; i < 4; i++) o[h][i] = _mm512_setzero_ps();
-        for (int u = p0; u <= p1; u++) {
-            const uint16_t *vr = v + (size_t)u * stride + c0;
-            prefetch_f16_row(vr + 8 * stride, n4 * 16);
-            __m512 vv[4];
-            for (int i = 0; i < n4; i++) vv[i] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(vr + 16 * i)));
-            for (int h = 0; h < nh; h++) {
-                const __m512 a = _mm512_set1_ps(w[h][u]);
-                for (int i = 0; i < n4; i++) o[h][i] = _mm512_add_ps(o[h][i], _mm512_mul_ps(a, vv[i]));
-            }
-        }
-        for (int h = 0; h < nh; h++)
-            for (int i = 0; i < n4; i++) _mm512_storeu_ps(out + (size_t)h * d + c0 + 16 * i, o[h][i]);
+        if (n4 == 4 && nh == 1) values_cols(1, 4, v, stride, p0, p1, c0, w, out, d);
+        else if (n4 == 4 && nh == 2) values_cols(2, 4, v, stride, p0, p1, c0, w, out, d);
+        else if (n4 == 4 && nh == 3) values_cols(3, 4, v, stride, p0, p1, c0, w, out, d);
+        else if (n4 == 4) values_cols(HEADS_PER_PASS, 4, v, stride, p0, p1, c0, w, out, d);
+        else
+            for (int h = 0; h < nh; h++) values_cols(1, n4, v, stride, p0, p1, c0, w + h, out + (size_t)h * d, d);
     }
 }
 

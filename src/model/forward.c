@@ -34,7 +34,7 @@ struct lmz_ctx {
     const lmz_model *m;
     int n_ctx, n_seq, kv_dim;
     lmz_pool *pool;
-    uint16_t *k_cache, *v_cache;   /* [layer][seq][pos][kv_dim] fp16, mapped anonymously */
+    uint16_t *k_cache, *v_cache;   /* [layer][seq][kv head][pos][head_dim] fp16, mapped anonymously */
     size_t cache_bytes;            /* of each */
     int *seq_len;
     /* scratch for one internal batch */
@@ -168,8 +168,12 @@ static int reserve_lora_scratch(lmz_ctx *c) {
     return 0;
 }
 
-static uint16_t *cache_row(const lmz_ctx *c, uint16_t *cache, int layer, int seq, int pos) {
-    return cache + (((size_t)layer * c->n_seq + seq) * c->n_ctx + pos) * c->kv_dim;
+/* Position 0 of one K/V head's rows. Each head's positions are contiguous, so decode-time
+ * attention, which reads a sequence's whole cache for every token, streams through memory
+ * in order instead of taking a slice of each position's row. */
+static uint16_t *cache_head(const lmz_ctx *c, uint16_t *cache, int layer, int seq, int head) {
+    const int D = c->m->head_dim;
+    return cache + ((((size_t)layer * c->n_seq + seq) * c->m->n_head_kv + head) * c->n_ctx) * D;
 }
 
 /* ---------------- matmul ---------------- */
@@ -297,9 +301,9 @@ static void attention_worker(void *p, long b, long e, int ith) {
         int tok = (int)(item / items_per_tok), h = (int)(item % items_per_tok) * per_item, g = h / group;
         int p_end = t->pos[tok], p_begin = 0;
         if (swa && p_end - m->n_swa + 1 > 0) p_begin = p_end - m->n_swa + 1;
-        const uint16_t *k0 = cache_row(c, c->k_cache, t->layer, t->seq[tok], 0) + g * D;
-        const uint16_t *v0 = cache_row(c, c->v_cache, t->layer, t->seq[tok], 0) + g * D;
-        lmz_attend_heads(per_item, c->q + ((size_t)tok * H + h) * D, k0, v0, (size_t)c->kv_dim, p_begin, p_end, D,
+        const uint16_t *k0 = cache_head(c, c->k_cache, t->layer, t->seq[tok], g);
+        const uint16_t *v0 = cache_head(c, c->v_cache, t->layer, t->seq[tok], g);
+        lmz_attend_heads(per_item, c->q + ((size_t)tok * H + h) * D, k0, v0, (size_t)D, p_begin, p_end, D,
                          m->kq_scale, w, c->attn + ((size_t)tok * H + h) * D);
     }
 }
@@ -340,11 +344,14 @@ static void attention_block(lmz_ctx *c, int il, int n_tok, const int32_t *pos, c
             if (L->k_norm.data) rms_norm(kh, L->k_norm.data, D, m->rms_eps, kh);
             rope_apply(c, kh, t);
         }
-        uint16_t *kc = cache_row(c, c->k_cache, il, seq[t], pos[t]);
-        uint16_t *vc = cache_row(c, c->v_cache, il, seq[t], pos[t]);
-        for (int i = 0; i < KD; i++) {
-            kc[i] = lmz_f32_to_fp16(c->k[(size_t)t * KD + i]);
-            vc[i] = lmz_f32_to_fp16(c->v[(size_t)t * KD + i]);
+        for (int h = 0; h < Hk; h++) {
+            uint16_t *kc = cache_head(c, c->k_cache, il, seq[t], h) + (size_t)pos[t] * D;
+            uint16_t *vc = cache_head(c, c->v_cache, il, seq[t], h) + (size_t)pos[t] * D;
+            const float *kt = c->k + ((size_t)t * Hk + h) * D, *vt = c->v + ((size_t)t * Hk + h) * D;
+            for (int i = 0; i < D; i++) {
+                kc[i] = lmz_f32_to_fp16(kt[i]);
+                vc[i] = lmz_f32_to_fp16(vt[i]);
+            }
         }
     }
 
