@@ -27,13 +27,7 @@ void lmz_attend_head_scalar(const float *q, const uint16_t *k, const uint16_t *v
 
 void lmz_attend_head(const float *q, const uint16_t *k, const uint16_t *v, size_t row_stride, int p0, int p1, int d,
                      float scale, float *w, float *out) {
-#if defined(__x86_64__)
-    if (lmz_isa_current() >= LMZ_ISA_AVX2 && d % 8 == 0 && d <= 256) {
-        lmz_attend_head_avx2(q, k, v, row_stride, p0, p1, d, scale, w, out);
-        return;
-    }
-#endif
-    lmz_attend_head_scalar(q, k, v, row_stride, p0, p1, d, scale, w, out);
+    lmz_attend_heads(1, q, k, v, row_stride, p0, p1, d, scale, w, out);
 }
 
 void lmz_attend_heads(int n_heads, const float *q, const uint16_t *k, const uint16_t *v, size_t row_stride, int p0,
@@ -43,7 +37,11 @@ void lmz_attend_heads(int n_heads, const float *q, const uint16_t *k, const uint
         lmz_attend_heads_avx512(n_heads, q, k, v, row_stride, p0, p1, d, scale, w, out);
         return;
     }
+    if (lmz_isa_current() >= LMZ_ISA_AVX2 && d % 8 == 0 && d <= 256) {
+        lmz_attend_heads_avx2(n_heads, q, k, v, row_stride, p0, p1, d, scale, w, out);
+        return;
+    }
 #endif
     for (int h = 0; h < n_heads; h++)
-        lmz_attend_head(q + (size_t)h * d, k, v, row_stride, p0, p1, d, scale, w, out + (size_t)h * d);
+        lmz_attend_head_scalar(q + (size_t)h * d, k, v, row_stride, p0, p1, d, scale, w, out + (size_t)h * d);
 }

@@ -24,8 +24,8 @@ void lmz_attend_heads(int n_heads, const float *q, const uint16_t *k, const uint
 
 void lmz_attend_head_scalar(const float *q, const uint16_t *k, const uint16_t *v, size_t row_stride, int p0, int p1,
                             int d, float scale, float *w, float *out);
-void lmz_attend_head_avx2(const float *q, const uint16_t *k, const uint16_t *v, size_t row_stride, int p0, int p1,
-                          int d, float scale, float *w, float *out);
+void lmz_attend_heads_avx2(int n_heads, const float *q, const uint16_t *k, const uint16_t *v, size_t row_stride,
+                           int p0, int p1, int d, float scale, float *w, float *out);
 
 void lmz_attend_heads_avx512(int n_heads, const float *q, const uint16_t *k, const uint16_t *v, size_t row_stride,
                              int p0, int p1, int d, float scale, float *w, float *out);

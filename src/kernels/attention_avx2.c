@@ -1,8 +1,11 @@
-/* attention_avx2.c — lmz_attend_head with AVX2, bit-identical to attention.c.
- * Scores: 8 positions per pass, each position's 8 canonical lanes accumulated as in
- * lmz_vec_dot_f16, then an 8x8 transpose so that the canonical lane combine
- * ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)) runs once for 8 positions. Values: the output is
- * accumulated 32 elements at a time in registers, positions in increasing order. */
+/* attention_avx2.c — lmz_attend_heads with AVX2, bit-identical to attention.c.
+ * The query heads that share one K/V head (grouped-query attention) are done together, up
+ * to HEADS_PER_PASS at a time, so each cached fp16 value is converted once per pass
+ * instead of once per head. Scores: per position, each head's 8 canonical lanes
+ * accumulated as in lmz_vec_dot_f16; the lanes of 8 positions are then transposed and
+ * combined in the canonical order. Values: 32 output floats per head in registers,
+ * positions in increasing order. The head count is a compile-time constant in the inlined
+ * bodies (see scores), so that the accumulators stay in registers. */
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <math.h>
@@ -11,45 +14,124 @@
 #include "simd_avx2.h"
 #include "vecf.h"
 
-void lmz_attend_head_avx2(const float *q, const uint16_t *k, const uint16_t *v, size_t row_stride, int p0, int p1,
-                          int d, float scale, float *w, float *out) {
+/* 3 heads x 4 column vectors of values accumulators, plus a V vector and a weight: 14 of
+ * the 16 ymm registers. */
+#define HEADS_PER_PASS 3
+
+/* Scores of NH heads for positions P0..P1 into W[h], maxima into MX[h]. Two positions at
+ * a time, so that each head has two independent accumulator chains. */
+static inline __attribute__((always_inline)) void scores_n(const int nh, const float *q, const uint16_t *k,
+                                                           size_t stride, int p0, int p1, int d, float scale,
+                                                           float *const w[], float mx[]) {
     const int nc = d / 8;
     const __m256 sc = _mm256_set1_ps(scale);
-    __m256 mxv = _mm256_set1_ps(-INFINITY);
+    __m256 mxv[HEADS_PER_PASS];
+#pragma GCC unroll 3
+    for (int h = 0; h < nh; h++) mxv[h] = _mm256_set1_ps(-INFINITY);
     int u = p0;
     for (; u + 8 <= p1 + 1; u += 8) {
-        __m256 acc[8];
-        for (int p = 0; p < 8; p++) {
-            const uint16_t *kr = k + (size_t)(u + p) * row_stride;
-            __m256 a = _mm256_setzero_ps();
-            for (int c = 0; c < nc; c++) a = _mm256_add_ps(a, _mm256_mul_ps(_mm256_loadu_ps(q + 8 * c), lmz_load_f16x8(kr + 8 * c)));
-            acc[p] = a;
+        __m256 lanes[HEADS_PER_PASS][8];
+        for (int p = 0; p < 8; p += 2) {
+            const uint16_t *ka = k + (size_t)(u + p) * stride, *kb = ka + stride;
+            __m256 acc[HEADS_PER_PASS][2];
+#pragma GCC unroll 3
+            for (int h = 0; h < nh; h++) acc[h][0] = acc[h][1] = _mm256_setzero_ps();
+            for (int c = 0; c < nc; c++) {
+                const __m256 va = lmz_load_f16x8(ka + 8 * c), vb = lmz_load_f16x8(kb + 8 * c);
+#pragma GCC unroll 3
+                for (int h = 0; h < nh; h++) {
+                    const __m256 qv = _mm256_loadu_ps(q + (size_t)h * d + 8 * c);
+                    acc[h][0] = _mm256_add_ps(acc[h][0], _mm256_mul_ps(qv, va));
+                    acc[h][1] = _mm256_add_ps(acc[h][1], _mm256_mul_ps(qv, vb));
+                }
+            }
+#pragma GCC unroll 3
+            for (int h = 0; h < nh; h++) {
+                lanes[h][p] = acc[h][0];
+                lanes[h][p + 1] = acc[h][1];
+            }
         }
-        lmz_transpose8(acc);
-        __m256 s = _mm256_mul_ps(lmz_lanes_combine8(acc), sc);
-        _mm256_storeu_ps(w + u, s);
-        mxv = _mm256_max_ps(s, mxv); /* keeps mxv where s is NaN, like `s > mx` */
-    }
-    float lane[8], mx = -INFINITY;
-    _mm256_storeu_ps(lane, mxv);
-    for (int i = 0; i < 8; i++)
-        if (lane[i] > mx) mx = lane[i];
-    for (; u <= p1; u++) {
-        float s = lmz_vec_dot_f16_avx2(q, k + (size_t)u * row_stride, d) * scale;
-        w[u] = s;
-        if (s > mx) mx = s;
-    }
-    const float inv = 1.0f / lmz_vec_exp_sum_avx2(w + p0, p1 - p0 + 1, mx);
-    for (u = p0; u <= p1; u++) w[u] = w[u] * inv;
-    for (int c0 = 0; c0 < nc; c0 += 4) {
-        const int n4 = nc - c0 < 4 ? nc - c0 : 4;
-        __m256 o[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-        for (u = p0; u <= p1; u++) {
-            const __m256 a = _mm256_set1_ps(w[u]);
-            const uint16_t *vr = v + (size_t)u * row_stride + 8 * c0;
-            for (int c = 0; c < n4; c++) o[c] = _mm256_add_ps(o[c], _mm256_mul_ps(a, lmz_load_f16x8(vr + 8 * c)));
+#pragma GCC unroll 3
+        for (int h = 0; h < nh; h++) {
+            lmz_transpose8(lanes[h]);
+            __m256 s = _mm256_mul_ps(lmz_lanes_combine8(lanes[h]), sc);
+            _mm256_storeu_ps(w[h] + u, s);
+            mxv[h] = _mm256_max_ps(s, mxv[h]); /* keeps mxv where s is NaN, like `s > mx` */
         }
-        for (int c = 0; c < n4; c++) _mm256_storeu_ps(out + 8 * (c0 + c), o[c]);
+    }
+    for (int h = 0; h < nh; h++) {
+        float lane[8];
+        _mm256_storeu_ps(lane, mxv[h]);
+        mx[h] = -INFINITY;
+        for (int i = 0; i < 8; i++)
+            if (lane[i] > mx[h]) mx[h] = lane[i];
+        for (int t = u; t <= p1; t++) {
+            float s = lmz_vec_dot_f16_avx2(q + (size_t)h * d, k + (size_t)t * stride, d) * scale;
+            w[h][t] = s;
+            if (s > mx[h]) mx[h] = s;
+        }
+    }
+}
+
+/* With the head count a variable, GCC keeps the accumulators on the stack. */
+static void scores(int nh, const float *q, const uint16_t *k, size_t stride, int p0, int p1, int d, float scale,
+                   float *const w[], float mx[]) {
+    switch (nh) {
+    case 1: scores_n(1, q, k, stride, p0, p1, d, scale, w, mx); break;
+    case 2: scores_n(2, q, k, stride, p0, p1, d, scale, w, mx); break;
+    default: scores_n(HEADS_PER_PASS, q, k, stride, p0, p1, d, scale, w, mx); break;
+    }
+}
+
+/* out[h] = sum over u of w[h][u] * V_u for the N4 * 8 columns at C0 (N4 <= 4). */
+static inline __attribute__((always_inline)) void values_cols(const int nh, const int n4, const uint16_t *v,
+                                                              size_t stride, int p0, int p1, int c0,
+                                                              float *const w[], float *out, int d) {
+    __m256 o[HEADS_PER_PASS][4];
+#pragma GCC unroll 3
+    for (int h = 0; h < nh; h++)
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) o[h][i] = _mm256_setzero_ps();
+    for (int u = p0; u <= p1; u++) {
+        const uint16_t *vr = v + (size_t)u * stride + c0;
+#pragma GCC unroll 4
+        for (int i = 0; i < n4; i++) {
+            const __m256 vv = lmz_load_f16x8(vr + 8 * i);
+#pragma GCC unroll 3
+            for (int h = 0; h < nh; h++) o[h][i] = _mm256_add_ps(o[h][i], _mm256_mul_ps(_mm256_set1_ps(w[h][u]), vv));
+        }
+    }
+#pragma GCC unroll 3
+    for (int h = 0; h < nh; h++)
+#pragma GCC unroll 4
+        for (int i = 0; i < n4; i++) _mm256_storeu_ps(out + (size_t)h * d + c0 + 8 * i, o[h][i]);
+}
+
+/* out[h] = sum over u of w[h][u] * V_u, 32 columns at a time (the last group may be
+ * narrower: the general case, taken by no supported model's head size). */
+static void values(int nh, const uint16_t *v, size_t stride, int p0, int p1, int d, float *const w[], float *out) {
+    for (int c0 = 0; c0 < d; c0 += 32) {
+        const int n4 = (d - c0) / 8 < 4 ? (d - c0) / 8 : 4;
+        if (n4 == 4 && nh == 1) values_cols(1, 4, v, stride, p0, p1, c0, w, out, d);
+        else if (n4 == 4 && nh == 2) values_cols(2, 4, v, stride, p0, p1, c0, w, out, d);
+        else if (n4 == 4) values_cols(HEADS_PER_PASS, 4, v, stride, p0, p1, c0, w, out, d);
+        else
+            for (int h = 0; h < nh; h++) values_cols(1, n4, v, stride, p0, p1, c0, w + h, out + (size_t)h * d, d);
+    }
+}
+
+void lmz_attend_heads_avx2(int n_heads, const float *q, const uint16_t *k, const uint16_t *v, size_t row_stride,
+                           int p0, int p1, int d, float scale, float *w, float *out) {
+    for (int h0 = 0; h0 < n_heads; h0 += HEADS_PER_PASS) {
+        const int nh = n_heads - h0 < HEADS_PER_PASS ? n_heads - h0 : HEADS_PER_PASS;
+        float *wh[HEADS_PER_PASS], mx[HEADS_PER_PASS];
+        for (int h = 0; h < nh; h++) wh[h] = w + (size_t)(h0 + h) * (size_t)(p1 + 1);
+        scores(nh, q + (size_t)h0 * d, k, row_stride, p0, p1, d, scale, wh, mx);
+        for (int h = 0; h < nh; h++) {
+            const float inv = 1.0f / lmz_vec_exp_sum_avx2(wh[h] + p0, p1 - p0 + 1, mx[h]);
+            for (int u = p0; u <= p1; u++) wh[h][u] = wh[h][u] * inv;
+        }
+        values(nh, v, row_stride, p0, p1, d, wh, out + (size_t)h0 * d);
     }
 }
 #endif
