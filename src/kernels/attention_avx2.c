@@ -11,12 +11,12 @@
 #include <math.h>
 
 #include "attention.h"
-#include "simd_avx2.h"
-#include "vecf.h"
+#include "attention_passes.h"
 
 /* 3 heads x 4 column vectors of values accumulators, plus a V vector and a weight: 14 of
  * the 16 ymm registers. */
 #define HEADS_PER_PASS 3
+_Static_assert(HEADS_PER_PASS <= ATTN_MAX_HEADS_PER_PASS, "attn_in_passes holds a pass's heads");
 
 /* Scores of NH heads for positions P0..P1 into W[h], maxima into MX[h]. Two positions at
  * a time, so that each head has two independent accumulator chains. */
@@ -52,25 +52,10 @@ static inline __attribute__((always_inline)) void scores_n(const int nh, const f
             }
         }
 #pragma GCC unroll 3
-        for (int h = 0; h < nh; h++) {
-            lmz_transpose8(lanes[h]);
-            __m256 s = _mm256_mul_ps(lmz_lanes_combine8(lanes[h]), sc);
-            _mm256_storeu_ps(w[h] + u, s);
-            mxv[h] = _mm256_max_ps(s, mxv[h]); /* keeps mxv where s is NaN, like `s > mx` */
-        }
+        for (int h = 0; h < nh; h++) attn_store_scores8(lanes[h], sc, w[h] + u, &mxv[h]);
     }
-    for (int h = 0; h < nh; h++) {
-        float lane[8];
-        _mm256_storeu_ps(lane, mxv[h]);
-        mx[h] = -INFINITY;
-        for (int i = 0; i < 8; i++)
-            if (lane[i] > mx[h]) mx[h] = lane[i];
-        for (int t = u; t <= p1; t++) {
-            float s = lmz_vec_dot_f16_avx2(q + (size_t)h * d, k + (size_t)t * stride, d) * scale;
-            w[h][t] = s;
-            if (s > mx[h]) mx[h] = s;
-        }
-    }
+    for (int h = 0; h < nh; h++)
+        mx[h] = attn_finish_scores(mxv[h], q + (size_t)h * d, k, stride, u, p1, d, scale, w[h]);
 }
 
 /* With the head count a variable, GCC keeps the accumulators on the stack. */
@@ -122,16 +107,6 @@ static void values(int nh, const uint16_t *v, size_t stride, int p0, int p1, int
 
 void lmz_attend_heads_avx2(int n_heads, const float *q, const uint16_t *k, const uint16_t *v, size_t row_stride,
                            int p0, int p1, int d, float scale, float *w, float *out) {
-    for (int h0 = 0; h0 < n_heads; h0 += HEADS_PER_PASS) {
-        const int nh = n_heads - h0 < HEADS_PER_PASS ? n_heads - h0 : HEADS_PER_PASS;
-        float *wh[HEADS_PER_PASS], mx[HEADS_PER_PASS];
-        for (int h = 0; h < nh; h++) wh[h] = w + (size_t)(h0 + h) * (size_t)(p1 + 1);
-        scores(nh, q + (size_t)h0 * d, k, row_stride, p0, p1, d, scale, wh, mx);
-        for (int h = 0; h < nh; h++) {
-            const float inv = 1.0f / lmz_vec_exp_sum_avx2(wh[h] + p0, p1 - p0 + 1, mx[h]);
-            for (int u = p0; u <= p1; u++) wh[h][u] = wh[h][u] * inv;
-        }
-        values(nh, v, row_stride, p0, p1, d, wh, out + (size_t)h0 * d);
-    }
+    attn_in_passes(HEADS_PER_PASS, scores, values, n_heads, q, k, v, row_stride, p0, p1, d, scale, w, out);
 }
 #endif

@@ -10,10 +10,10 @@
 #include <math.h>
 
 #include "attention.h"
-#include "simd_avx2.h"
-#include "vecf.h"
+#include "attention_passes.h"
 
 #define HEADS_PER_PASS 4
+_Static_assert(HEADS_PER_PASS <= ATTN_MAX_HEADS_PER_PASS, "attn_in_passes holds a pass's heads");
 
 /* Two positions' 8 fp16 values at column C: lanes 0-7 from row A, 8-15 from row B. */
 static inline __m512 load_f16_pair(const uint16_t *a, const uint16_t *b) {
@@ -60,24 +60,11 @@ static inline __attribute__((always_inline)) void scores_n(const int nh, const f
                 r[2 * i] = _mm512_castps512_ps256(acc[h][i]);
                 r[2 * i + 1] = _mm512_extractf32x8_ps(acc[h][i], 1);
             }
-            lmz_transpose8(r);
-            __m256 s = _mm256_mul_ps(lmz_lanes_combine8(r), sc);
-            _mm256_storeu_ps(w[h] + u, s);
-            mxv[h] = _mm256_max_ps(s, mxv[h]); /* keeps mxv where s is NaN, like `s > mx` */
+            attn_store_scores8(r, sc, w[h] + u, &mxv[h]);
         }
     }
-    for (int h = 0; h < nh; h++) {
-        float lane[8];
-        _mm256_storeu_ps(lane, mxv[h]);
-        mx[h] = -INFINITY;
-        for (int i = 0; i < 8; i++)
-            if (lane[i] > mx[h]) mx[h] = lane[i];
-        for (int t = u; t <= p1; t++) {
-            float s = lmz_vec_dot_f16_avx2(q + (size_t)h * d, k + (size_t)t * stride, d) * scale;
-            w[h][t] = s;
-            if (s > mx[h]) mx[h] = s;
-        }
-    }
+    for (int h = 0; h < nh; h++)
+        mx[h] = attn_finish_scores(mxv[h], q + (size_t)h * d, k, stride, u, p1, d, scale, w[h]);
 }
 
 static void scores(int nh, const float *q, const uint16_t *k, size_t stride, int p0, int p1, int d, float scale,
@@ -134,16 +121,6 @@ static void values(int nh, const uint16_t *v, size_t stride, int p0, int p1, int
 
 void lmz_attend_heads_avx512(int n_heads, const float *q, const uint16_t *k, const uint16_t *v, size_t row_stride,
                              int p0, int p1, int d, float scale, float *w, float *out) {
-    for (int h0 = 0; h0 < n_heads; h0 += HEADS_PER_PASS) {
-        const int nh = n_heads - h0 < HEADS_PER_PASS ? n_heads - h0 : HEADS_PER_PASS;
-        float *wh[HEADS_PER_PASS], mx[HEADS_PER_PASS];
-        for (int h = 0; h < nh; h++) wh[h] = w + (size_t)(h0 + h) * (size_t)(p1 + 1);
-        scores(nh, q + (size_t)h0 * d, k, row_stride, p0, p1, d, scale, wh, mx);
-        for (int h = 0; h < nh; h++) {
-            const float inv = 1.0f / lmz_vec_exp_sum_avx2(wh[h] + p0, p1 - p0 + 1, mx[h]);
-            for (int u = p0; u <= p1; u++) wh[h][u] = wh[h][u] * inv;
-        }
-        values(nh, v, row_stride, p0, p1, d, wh, out + (size_t)h0 * d);
-    }
+    attn_in_passes(HEADS_PER_PASS, scores, values, n_heads, q, k, v, row_stride, p0, p1, d, scale, w, out);
 }
 #endif
