@@ -455,6 +455,7 @@ float lmz_dot_q4_k_avx2(int64_t k, const void *w, const void *x) {
         __m128i ms = _mm_add_epi32(mv, _mm_shuffle_epi32(mv, 0x4e));
         ms = _mm_add_epi32(ms, _mm_shuffle_epi32(ms, 0xb1));
         __m256i sumv = _mm256_setzero_si256();
+#pragma GCC unroll 4 /* the scale shuffles' indices become constants */
         for (int c = 0; c < 4; c++) {
             const __m256i bytes = _mm256_loadu_si256((const __m256i *)(p + 16 + 32 * c));
             const __m256i lo = _mm256_and_si256(bytes, low4), hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low4);
@@ -661,11 +662,13 @@ float lmz_dot_q6_k_avx2(int64_t k, const void *w, const void *x) {
         __m256i sumv = _mm256_slli_epi32(_mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)a[b].bsums)), 5);
         sumv = _mm256_sub_epi32(_mm256_setzero_si256(), sumv);
         const __m256i lo_scales = _mm256_permute4x64_epi64(sc16, 0x44), hi_scales = _mm256_permute4x64_epi64(sc16, 0xee);
+#pragma GCC unroll 2 /* the scale shuffles' indices become constants */
         for (int h = 0; h < 2; h++) {
             const __m256i ql0 = _mm256_loadu_si256((const __m256i *)(p + 64 * h));
             const __m256i ql1 = _mm256_loadu_si256((const __m256i *)(p + 64 * h + 32));
             const __m256i qh = _mm256_loadu_si256((const __m256i *)(p + 128 + 32 * h));
             const __m256i scales8 = h ? hi_scales : lo_scales; /* sub-blocks 8h..8h + 7, in both halves */
+#pragma GCC unroll 4
             for (int g = 0; g < 4; g++) {
                 /* int16 2g in the low half, 2g + 1 in the high half, each in every position */
                 const __m256i pick = _mm256_setr_epi8(4 * g, 4 * g + 1, 4 * g, 4 * g + 1, 4 * g, 4 * g + 1, 4 * g, 4 * g + 1,
