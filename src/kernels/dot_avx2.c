@@ -557,14 +557,6 @@ void lmz_dot16_q4_k_avx2(int64_t k, const void *w, size_t row_bytes, const uint8
     dot8_q4_k(k, (const uint8_t *)w + 8 * row_bytes, row_bytes, acts, stride, n, out + 8, os);
 }
 
-/* Q6_K, 8 rows at a time, one row per lane (4+ tokens: the transposes of a super-block's
- * 192 bytes of bits per row cost more than one token's products). Elements are made
- * signed (q - 32, in [-32, 31]) so VPMADDUBSW takes |w| against the activations carrying
- * w's sign: a pair is at most 2 * 32 * 127 = 8,128, and a 16-element sub-block's 4 pairs
- * per lane sum exactly in int16 before VPMADDWD against the sub-block's int8 scale (in
- * both 16-bit halves of the lane). Element layout as in the scalar reference: element
- * 128h + 32grp + l takes ql[64h + 32(grp & 1) + l] (low nibble for grp < 2, else high)
- * and bits 2grp..2grp+1 of qh[32h + l]. The float part is lmz_block_sym, lane-wise. */
 /* Q6_K's unsigned 6-bit values of group GRP (0..3) from the matching bytes of ql (QL: the
  * first 32 ql bytes of the half for even GRP, the next 32 for odd) and of qh (QH): the low
  * nibbles for GRP < 2, the high ones after, and bits 2grp..2grp+1 of qh as bits 4..5. The
@@ -576,6 +568,14 @@ static inline __m256i q6_values(__m256i ql, __m256i qh, int grp) {
     return _mm256_or_si256(nib, _mm256_slli_epi16(hi, 4));
 }
 
+/* Q6_K, 8 rows at a time, one row per lane (4+ tokens: the transposes of a super-block's
+ * 192 bytes of bits per row cost more than one token's products). Elements are made
+ * signed (q - 32, in [-32, 31]) so VPMADDUBSW takes |w| against the activations carrying
+ * w's sign: a pair is at most 2 * 32 * 127 = 8,128, and a 16-element sub-block's 4 pairs
+ * per lane sum exactly in int16 before VPMADDWD against the sub-block's int8 scale (in
+ * both 16-bit halves of the lane). Element layout as in the scalar reference: element
+ * 128h + 32grp + l takes ql[64h + 32(grp & 1) + l] (low nibble for grp < 2, else high)
+ * and bits 2grp..2grp+1 of qh[32h + l]. The float part is lmz_block_sym, lane-wise. */
 static inline __m256i scale_pair16(const __m256i sc4[4], int g) {
     const __m256i s = _mm256_srai_epi32(_mm256_slli_epi32(sc4[g / 4], 24 - 8 * (g % 4)), 24);
     return _mm256_or_si256(_mm256_and_si256(s, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(s, 16));
